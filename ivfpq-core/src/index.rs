@@ -1,0 +1,216 @@
+//! The in-memory IVF-PQ index: a trained model plus one partition per coarse centroid.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Int64Type, UInt64Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use ivfpq_simd::Kernels;
+
+use crate::error::{IvfPqError, Result};
+use crate::metric::Metric;
+use crate::model::IvfPqModel;
+use crate::params::{IndexParams, VectorStorage};
+use crate::partition::Partition;
+use crate::validate;
+
+/// An IVF-PQ index held in memory.
+///
+/// ```
+/// use ivfpq_core::{IndexParams, IvfPqIndex, Metric, SearchParams};
+/// let dim = 8;
+/// let data: Vec<f32> = (0..2000 * dim).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+/// let ids: Vec<u64> = (0..2000).collect();
+/// let params = IndexParams { metric: Metric::L2, nlist: Some(16), m: Some(4), ..Default::default() };
+/// let index = IvfPqIndex::build(&data, &ids, dim, &params).unwrap();
+/// let hits = index.search(&data[..dim], &SearchParams::new(5, 4).with_refine(4)).unwrap();
+/// assert_eq!(hits[0][0].id, 0); // a stored vector finds itself
+/// ```
+#[derive(Clone, Debug)]
+pub struct IvfPqIndex {
+    pub(crate) model: Arc<IvfPqModel>,
+    pub(crate) partitions: Vec<Partition>,
+    pub(crate) storage: VectorStorage,
+}
+
+impl IvfPqIndex {
+    /// An empty index over a trained model.
+    pub fn new(model: Arc<IvfPqModel>, storage: VectorStorage) -> IvfPqIndex {
+        let partitions = (0..model.nlist())
+            .map(|_| Partition::new(storage))
+            .collect();
+        IvfPqIndex {
+            model,
+            partitions,
+            storage,
+        }
+    }
+
+    /// Reassembles an index from a model and its partitions (as read from a file).
+    pub fn from_parts(
+        model: Arc<IvfPqModel>,
+        storage: VectorStorage,
+        partitions: Vec<Partition>,
+    ) -> Result<Self> {
+        if partitions.len() != model.nlist() {
+            return Err(IvfPqError::DimensionMismatch {
+                param: "partitions",
+                expected: model.nlist(),
+                got: partitions.len(),
+            });
+        }
+        Ok(IvfPqIndex {
+            model,
+            partitions,
+            storage,
+        })
+    }
+
+    /// Trains on `data` and adds all of it with `ids`.
+    pub fn build(
+        data: &[f32],
+        ids: &[u64],
+        dim: usize,
+        params: &IndexParams,
+    ) -> Result<IvfPqIndex> {
+        let model = Arc::new(IvfPqModel::train(data, dim, params)?);
+        let mut index = IvfPqIndex::new(model, params.storage);
+        index.add(data, ids)?;
+        Ok(index)
+    }
+
+    /// The trained model.
+    pub fn model(&self) -> &Arc<IvfPqModel> {
+        &self.model
+    }
+
+    /// The partitions, one per coarse centroid.
+    pub fn partitions(&self) -> &[Partition] {
+        &self.partitions
+    }
+
+    /// How full vectors are stored.
+    pub fn storage(&self) -> VectorStorage {
+        self.storage
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> Metric {
+        self.model.metric()
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.model.dim()
+    }
+
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.partitions.iter().map(Partition::len).sum()
+    }
+
+    /// Whether the index holds no vectors.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds a batch of vectors (`n × dim`, row-major) with one id each.
+    ///
+    /// Vectors go to their nearest coarse centroid in input order, so adding the same
+    /// batches in the same order gives the same index.
+    pub fn add(&mut self, data: &[f32], ids: &[u64]) -> Result<()> {
+        let kern = Kernels::try_active()?;
+        let dim = self.dim();
+        let n = validate::rows("vectors", data, dim)?;
+        if ids.len() != n {
+            return Err(IvfPqError::InvalidIds {
+                param: "ids",
+                message: format!("{} ids for {n} vectors", ids.len()),
+            });
+        }
+        let data = validate::for_metric(kern, self.metric(), data, dim);
+        let data = &data[..];
+        let (assign, codes) = self.model.encode(data);
+        let m = self.model.pq().m();
+        for i in 0..n {
+            self.partitions[assign[i] as usize].push(
+                &codes[i * m..(i + 1) * m],
+                ids[i],
+                &data[i * dim..(i + 1) * dim],
+            );
+        }
+        tracing::debug!(n, total = self.len(), "added vectors");
+        Ok(())
+    }
+
+    /// Adds an Arrow batch: `id_column` of `UInt64` (or non-negative `Int64`) and
+    /// `vector_column` of `FixedSizeList<Float32>` with list size `dim`, neither with nulls.
+    pub fn add_batch(
+        &mut self,
+        batch: &RecordBatch,
+        id_column: &str,
+        vector_column: &str,
+    ) -> Result<()> {
+        let (data, ids) = vectors_from_batch(batch, id_column, vector_column, self.dim())?;
+        self.add(&data, &ids)
+    }
+}
+
+/// Reads `(vectors, ids)` out of an Arrow batch (see [`IvfPqIndex::add_batch`]).
+pub fn vectors_from_batch(
+    batch: &RecordBatch,
+    id_column: &str,
+    vector_column: &str,
+    dim: usize,
+) -> Result<(Vec<f32>, Vec<u64>)> {
+    let bad = |message: String| IvfPqError::InvalidIds {
+        param: "record batch",
+        message,
+    };
+    let ids_col = batch
+        .column_by_name(id_column)
+        .ok_or_else(|| bad(format!("no column {id_column:?}")))?;
+    let vec_col = batch
+        .column_by_name(vector_column)
+        .ok_or_else(|| bad(format!("no column {vector_column:?}")))?;
+    if ids_col.null_count() > 0 || vec_col.null_count() > 0 {
+        return Err(bad("null ids or vectors".into()));
+    }
+    let ids: Vec<u64> = match ids_col.data_type() {
+        DataType::UInt64 => ids_col.as_primitive::<UInt64Type>().values().to_vec(),
+        DataType::Int64 => {
+            let v = ids_col.as_primitive::<Int64Type>().values();
+            if let Some(x) = v.iter().find(|x| **x < 0) {
+                return Err(bad(format!("negative id {x} in {id_column:?}")));
+            }
+            v.iter().map(|&x| x as u64).collect()
+        }
+        other => {
+            return Err(bad(format!(
+                "{id_column:?} is {other}, expected UInt64 or Int64"
+            )));
+        }
+    };
+    let list = match vec_col.data_type() {
+        DataType::FixedSizeList(f, size) if *f.data_type() == DataType::Float32 => {
+            if *size as usize != dim {
+                return Err(IvfPqError::DimensionMismatch {
+                    param: "vector column",
+                    expected: dim,
+                    got: *size as usize,
+                });
+            }
+            vec_col.as_fixed_size_list()
+        }
+        other => {
+            return Err(bad(format!(
+                "{vector_column:?} is {other}, expected FixedSizeList<Float32>"
+            )));
+        }
+    };
+    let values = list.values().as_primitive::<Float32Type>();
+    let start = list.offset() * dim;
+    let data = values.values()[start..start + list.len() * dim].to_vec();
+    Ok((data, ids))
+}

@@ -1,0 +1,26 @@
+//! ivfpq-core: k-means, product quantization, the in-memory IVF-PQ index, and search.
+//!
+//! Build an index with [`IvfPqIndex::build`] (or train an [`IvfPqModel`] once and add
+//! batches with [`IvfPqIndex::add`]), then [`IvfPqIndex::search`] with [`SearchParams`].
+//! Every entry point validates its input and returns an [`IvfPqError`] naming the bad
+//! parameter; nothing here panics on user input.
+
+mod error;
+mod index;
+pub mod kmeans;
+mod metric;
+mod model;
+mod params;
+mod partition;
+mod pq;
+mod search;
+mod validate;
+
+pub use error::{IvfPqError, Result};
+pub use index::{IvfPqIndex, vectors_from_batch};
+pub use metric::Metric;
+pub use model::{IvfPqModel, PRECOMPUTED_TABLE_BUDGET};
+pub use params::{IdFilter, IndexParams, MAX_K, SearchParams, VectorStorage};
+pub use partition::{Partition, Vectors};
+pub use pq::{KSUB, ProductQuantizer};
+pub use search::Neighbor;

@@ -1,0 +1,199 @@
+//! Build and search parameters, with their defaults and checks.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::error::{IvfPqError, Result, invalid};
+use crate::metric::Metric;
+
+/// How full vectors are kept for exact reranking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum VectorStorage {
+    /// 4 bytes a coordinate; refine distances are exact.
+    #[default]
+    F32,
+    /// 2 bytes a coordinate (IEEE half); halves the memory, refine distances are those of
+    /// the rounded vectors.
+    F16,
+    /// No full vectors; `refine_factor` must stay 1.
+    None,
+}
+
+/// Parameters of [`crate::IvfPqModel::train`] and [`crate::IvfPqIndex::build`].
+#[derive(Clone, Debug)]
+pub struct IndexParams {
+    /// Distance metric.
+    pub metric: Metric,
+    /// Coarse partitions; `None` means `sqrt(n)` of the training set (at least 1).
+    pub nlist: Option<usize>,
+    /// PQ sub-quantizers; `None` means `dim / 16` (or the nearest divisor of `dim`).
+    pub m: Option<usize>,
+    /// Bits per sub-quantizer code. Only 8 is implemented here.
+    pub nbits: u32,
+    /// Coarse k-means iterations (default 10).
+    pub kmeans_iters: usize,
+    /// PQ k-means iterations (default 25).
+    pub pq_iters: usize,
+    /// Training points kept per centroid (default 256); larger sets are subsampled.
+    pub max_points_per_centroid: usize,
+    /// RNG seed: the same data, parameters and seed give the same index.
+    pub seed: u64,
+    /// How full vectors are stored for refine.
+    pub storage: VectorStorage,
+}
+
+impl Default for IndexParams {
+    fn default() -> Self {
+        IndexParams {
+            metric: Metric::L2,
+            nlist: None,
+            m: None,
+            nbits: 8,
+            kmeans_iters: 10,
+            pq_iters: 25,
+            max_points_per_centroid: 256,
+            seed: 42,
+            storage: VectorStorage::F32,
+        }
+    }
+}
+
+impl IndexParams {
+    /// `nlist` for `n` training vectors.
+    pub fn resolved_nlist(&self, n: usize) -> usize {
+        self.nlist
+            .unwrap_or_else(|| ((n as f64).sqrt() as usize).max(1))
+    }
+
+    /// `m` for dimension `dim`, checked to divide it.
+    pub fn resolved_m(&self, dim: usize) -> Result<usize> {
+        let m = match self.m {
+            Some(m) => m,
+            // dim/16 when it divides; otherwise the divisor of dim nearest to dim/16.
+            None => nearest_divisors(dim, (dim / 16).max(1))[0],
+        };
+        if m == 0 || m > dim || !dim.is_multiple_of(m) {
+            return Err(IvfPqError::MDoesNotDivideDim {
+                dim,
+                m,
+                suggestions: nearest_divisors(dim, m.max(1)),
+            });
+        }
+        Ok(m)
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.nbits != 8 {
+            return Err(invalid(
+                "nbits",
+                format!("{} bits per code is not supported; use 8", self.nbits),
+            ));
+        }
+        if self.nlist == Some(0) {
+            return Err(invalid("nlist", "must be at least 1"));
+        }
+        if self.kmeans_iters == 0 {
+            return Err(invalid("kmeans_iters", "must be at least 1"));
+        }
+        if self.pq_iters == 0 {
+            return Err(invalid("pq_iters", "must be at least 1"));
+        }
+        if self.max_points_per_centroid == 0 {
+            return Err(invalid("max_points_per_centroid", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Up to four divisors of `dim`, nearest to `m` first.
+fn nearest_divisors(dim: usize, m: usize) -> Vec<usize> {
+    let mut d: Vec<usize> = (1..=dim).filter(|x| dim.is_multiple_of(*x)).collect();
+    d.sort_by_key(|&x| (x.abs_diff(m), x));
+    d.truncate(4);
+    d
+}
+
+/// Which ids a search may return.
+#[derive(Clone, Debug)]
+pub enum IdFilter {
+    /// Only these ids.
+    Allow(Arc<HashSet<u64>>),
+    /// Every id but these.
+    Deny(Arc<HashSet<u64>>),
+}
+
+impl IdFilter {
+    /// Whether `id` passes.
+    #[inline]
+    pub fn accepts(&self, id: u64) -> bool {
+        match self {
+            IdFilter::Allow(s) => s.contains(&id),
+            IdFilter::Deny(s) => !s.contains(&id),
+        }
+    }
+}
+
+/// The largest `k` a search accepts.
+pub const MAX_K: usize = 50_000;
+
+/// Parameters of a search.
+#[derive(Clone, Debug)]
+pub struct SearchParams {
+    /// Results per query, 1 to [`MAX_K`].
+    pub k: usize,
+    /// Partitions probed per query, at least 1. Values above `nlist` are clamped to
+    /// `nlist` (every partition is probed), as FAISS does.
+    pub nprobe: usize,
+    /// Rerank `k · refine_factor` PQ candidates with exact distances from the stored
+    /// vectors. 1 means no rerank: distances are PQ estimates.
+    pub refine_factor: usize,
+    /// Optional allow-list or deny-list of ids.
+    pub filter: Option<IdFilter>,
+}
+
+impl Default for SearchParams {
+    fn default() -> Self {
+        SearchParams {
+            k: 10,
+            nprobe: 1,
+            refine_factor: 1,
+            filter: None,
+        }
+    }
+}
+
+impl SearchParams {
+    /// Parameters with `k` and `nprobe`, no refine and no filter.
+    pub fn new(k: usize, nprobe: usize) -> Self {
+        SearchParams {
+            k,
+            nprobe,
+            ..Default::default()
+        }
+    }
+
+    /// Sets `refine_factor`.
+    pub fn with_refine(mut self, refine_factor: usize) -> Self {
+        self.refine_factor = refine_factor;
+        self
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.k == 0 || self.k > MAX_K {
+            return Err(invalid(
+                "k",
+                format!("{} is out of range; k must be 1 to {MAX_K}", self.k),
+            ));
+        }
+        if self.nprobe == 0 {
+            return Err(invalid("nprobe", "must be at least 1"));
+        }
+        if self.refine_factor == 0 {
+            return Err(invalid(
+                "refine_factor",
+                "must be at least 1 (1 means no rerank)",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! One inverted list: codes in the blocked layout, ids, and full vectors for refine.
+
+use half::f16;
+use ivfpq_simd::PQ8_BLOCK;
+
+use crate::params::VectorStorage;
+
+/// Full vectors of a partition, kept for exact reranking.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Vectors {
+    /// 4 bytes a coordinate.
+    F32(Vec<f32>),
+    /// 2 bytes a coordinate.
+    F16(Vec<f16>),
+    /// Not stored.
+    None,
+}
+
+impl Vectors {
+    pub(crate) fn new(storage: VectorStorage) -> Vectors {
+        match storage {
+            VectorStorage::F32 => Vectors::F32(Vec::new()),
+            VectorStorage::F16 => Vectors::F16(Vec::new()),
+            VectorStorage::None => Vectors::None,
+        }
+    }
+
+    fn push(&mut self, row: &[f32]) {
+        match self {
+            Vectors::F32(v) => v.extend_from_slice(row),
+            Vectors::F16(v) => v.extend(row.iter().map(|&x| f16::from_f32(x))),
+            Vectors::None => {}
+        }
+    }
+}
+
+/// The vectors assigned to one coarse centroid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Partition {
+    /// 8-bit codes, in blocks of 32 (see `ivfpq_simd::pack_pq8_blocks`).
+    pub codes: Vec<u8>,
+    /// Caller ids, one per vector.
+    pub ids: Vec<u64>,
+    /// Full vectors (normalised for cosine), one row per id.
+    pub vectors: Vectors,
+}
+
+impl Partition {
+    pub(crate) fn new(storage: VectorStorage) -> Partition {
+        Partition {
+            codes: Vec::new(),
+            ids: Vec::new(),
+            vectors: Vectors::new(storage),
+        }
+    }
+
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the partition holds no vectors.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Appends one vector: its code (`m` bytes) goes into its block slot.
+    pub(crate) fn push(&mut self, code: &[u8], id: u64, row: &[f32]) {
+        let m = code.len();
+        let i = self.ids.len();
+        if i.is_multiple_of(PQ8_BLOCK) {
+            self.codes.resize(self.codes.len() + PQ8_BLOCK * m, 0);
+        }
+        let block = (i / PQ8_BLOCK) * PQ8_BLOCK * m;
+        for (j, &c) in code.iter().enumerate() {
+            self.codes[block + j * PQ8_BLOCK + i % PQ8_BLOCK] = c;
+        }
+        self.ids.push(id);
+        self.vectors.push(row);
+    }
+}

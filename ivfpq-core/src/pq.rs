@@ -1,0 +1,163 @@
+//! Product quantization with 8-bit codes.
+//!
+//! A `dim`-wide vector is cut into `m` sub-vectors of `dsub = dim / m` coordinates; each is
+//! replaced by the index of its nearest of `ksub = 256` centroids trained by k-means on
+//! that sub-space. Distances to a query then come from an `m × 256` lookup table.
+
+use rayon::prelude::*;
+
+use crate::kmeans::{self, KMeansParams, Nearest};
+
+/// Centroids per sub-quantizer for 8-bit codes.
+pub const KSUB: usize = 256;
+
+/// A trained product quantizer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProductQuantizer {
+    dim: usize,
+    m: usize,
+    dsub: usize,
+    /// `m × ksub × dsub`, row-major: sub-quantizer j's centroid c is at `(j·ksub + c)·dsub`.
+    codebooks: Vec<f32>,
+    /// The same, each sub-quantizer transposed to `dsub × ksub` for the LUT kernels.
+    codebooks_t: Vec<f32>,
+    /// `‖centroid_{j,c}‖²`, `m × ksub`.
+    norms: Vec<f32>,
+}
+
+impl ProductQuantizer {
+    /// Builds a quantizer from trained codebooks (`m × 256 × dim/m`, row-major).
+    ///
+    /// Returns `None` if the shapes disagree.
+    pub fn from_codebooks(dim: usize, m: usize, codebooks: Vec<f32>) -> Option<ProductQuantizer> {
+        if m == 0 || !dim.is_multiple_of(m) || codebooks.len() != dim * KSUB {
+            return None;
+        }
+        let dsub = dim / m;
+        let mut codebooks_t = vec![0.0; codebooks.len()];
+        for j in 0..m {
+            for c in 0..KSUB {
+                for d in 0..dsub {
+                    codebooks_t[j * dsub * KSUB + d * KSUB + c] =
+                        codebooks[(j * KSUB + c) * dsub + d];
+                }
+            }
+        }
+        let norms = kmeans::row_norms(&codebooks, dsub);
+        Some(ProductQuantizer {
+            dim,
+            m,
+            dsub,
+            codebooks,
+            codebooks_t,
+            norms,
+        })
+    }
+
+    /// Trains `m` sub-quantizers on the `dim`-wide rows of `data` (at least 256 rows).
+    /// Sub-spaces train in parallel, each with its own seed derived from `seed`.
+    pub fn train(
+        data: &[f32],
+        dim: usize,
+        m: usize,
+        iters: usize,
+        max_points: usize,
+        seed: u64,
+    ) -> Self {
+        let dsub = dim / m;
+        let n = data.len() / dim;
+        let books: Vec<Vec<f32>> = (0..m)
+            .into_par_iter()
+            .map(|j| {
+                let sub = sub_columns(data, dim, j * dsub, dsub, n);
+                let p = KMeansParams {
+                    k: KSUB,
+                    iters,
+                    max_points_per_centroid: max_points,
+                    seed: seed ^ (j as u64 + 1),
+                };
+                kmeans::train(&sub, dsub, &p)
+            })
+            .collect();
+        let codebooks = books.concat();
+        ProductQuantizer::from_codebooks(dim, m, codebooks)
+            .expect("shapes are consistent by construction")
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of sub-quantizers (bytes per code).
+    pub fn m(&self) -> usize {
+        self.m
+    }
+
+    /// Coordinates per sub-vector.
+    pub fn dsub(&self) -> usize {
+        self.dsub
+    }
+
+    /// The codebooks, `m × 256 × dsub` row-major.
+    pub fn codebooks(&self) -> &[f32] {
+        &self.codebooks
+    }
+
+    /// The codebooks with each sub-quantizer transposed (`dsub × 256`), as the LUT kernels
+    /// take them.
+    pub fn codebooks_t(&self) -> &[f32] {
+        &self.codebooks_t
+    }
+
+    /// `‖centroid_{j,c}‖²`, `m × 256`.
+    pub fn centroid_norms(&self) -> &[f32] {
+        &self.norms
+    }
+
+    /// Encodes the `dim`-wide rows of `x` into `codes` (`n × m`, row-major).
+    pub fn encode(&self, x: &[f32], codes: &mut [u8]) {
+        let n = x.len() / self.dim;
+        let mut labels = vec![0u32; n];
+        let mut dists = vec![0f32; n];
+        for j in 0..self.m {
+            let sub = sub_columns(x, self.dim, j * self.dsub, self.dsub, n);
+            let book = &self.codebooks[j * KSUB * self.dsub..(j + 1) * KSUB * self.dsub];
+            let norms = &self.norms[j * KSUB..(j + 1) * KSUB];
+            kmeans::assign(
+                &sub,
+                self.dsub,
+                book,
+                norms,
+                Nearest::L2,
+                &mut labels,
+                &mut dists,
+            );
+            for (i, &l) in labels.iter().enumerate() {
+                codes[i * self.m + j] = l as u8;
+            }
+        }
+    }
+
+    /// Reconstructs the vectors of `codes` (`n × m`) into `out` (`n × dim`).
+    pub fn decode(&self, codes: &[u8], out: &mut [f32]) {
+        for (code, row) in codes
+            .chunks_exact(self.m)
+            .zip(out.chunks_exact_mut(self.dim))
+        {
+            for (j, &c) in code.iter().enumerate() {
+                let src = &self.codebooks[(j * KSUB + c as usize) * self.dsub..][..self.dsub];
+                row[j * self.dsub..(j + 1) * self.dsub].copy_from_slice(src);
+            }
+        }
+    }
+}
+
+/// Copies columns `[start, start + width)` of the `n` rows of `x` into a dense buffer.
+fn sub_columns(x: &[f32], dim: usize, start: usize, width: usize, n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n * width);
+    for row in x.chunks_exact(dim) {
+        out.extend_from_slice(&row[start..start + width]);
+    }
+    out
+}

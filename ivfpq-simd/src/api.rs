@@ -1,0 +1,220 @@
+//! The checked entry points of a [`Kernels`] table.
+//!
+//! Shapes are checked here, once per call, so the per-level bodies can assume them.
+
+use crate::Kernels;
+
+impl Kernels {
+    /// `a · b`.
+    ///
+    /// # Panics
+    /// If `a.len() != b.len()`.
+    #[inline]
+    pub fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len(), "dot: slices differ in length");
+        (self.dot)(a, b)
+    }
+
+    /// Squared Euclidean distance `‖a − b‖²`.
+    ///
+    /// # Panics
+    /// If `a.len() != b.len()`.
+    #[inline]
+    pub fn l2sq(&self, a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len(), "l2sq: slices differ in length");
+        (self.l2sq)(a, b)
+    }
+
+    /// Cosine distance `1 − a·b / (‖a‖‖b‖)`; 1 when either vector is zero.
+    ///
+    /// # Panics
+    /// If `a.len() != b.len()`.
+    #[inline]
+    pub fn cosine(&self, a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len(), "cosine: slices differ in length");
+        (self.cosine)(a, b)
+    }
+
+    /// `‖a‖²`.
+    #[inline]
+    pub fn norm_sq(&self, a: &[f32]) -> f32 {
+        (self.dot)(a, a)
+    }
+
+    /// Squared norms of the `out.len()` rows of `rows` (row-major, `dim` wide).
+    ///
+    /// # Panics
+    /// If `rows.len() != dim * out.len()`.
+    #[inline]
+    pub fn norms_sq(&self, rows: &[f32], dim: usize, out: &mut [f32]) {
+        assert_eq!(
+            rows.len(),
+            dim * out.len(),
+            "norms_sq: rows is not dim x out.len()"
+        );
+        (self.norms_sq)(rows, dim, out)
+    }
+
+    /// `out[i] = q · rows[i]` for the `out.len()` rows of `rows` (row-major, `q.len()` wide).
+    ///
+    /// # Panics
+    /// If `rows.len() != q.len() * out.len()`.
+    #[inline]
+    pub fn dot_many(&self, q: &[f32], rows: &[f32], out: &mut [f32]) {
+        assert_eq!(
+            rows.len(),
+            q.len() * out.len(),
+            "dot_many: rows is not q.len() x out.len()"
+        );
+        (self.dot_many)(q, rows, out)
+    }
+
+    /// `out[i] = ‖q − rows[i]‖²`, shapes as in [`Kernels::dot_many`].
+    ///
+    /// # Panics
+    /// If `rows.len() != q.len() * out.len()`.
+    #[inline]
+    pub fn l2sq_many(&self, q: &[f32], rows: &[f32], out: &mut [f32]) {
+        assert_eq!(
+            rows.len(),
+            q.len() * out.len(),
+            "l2sq_many: rows is not q.len() x out.len()"
+        );
+        (self.l2sq_many)(q, rows, out)
+    }
+
+    /// `out[i] = 1 − cos(q, rows[i])`, shapes as in [`Kernels::dot_many`].
+    ///
+    /// # Panics
+    /// If `rows.len() != q.len() * out.len()`.
+    #[inline]
+    pub fn cosine_many(&self, q: &[f32], rows: &[f32], out: &mut [f32]) {
+        assert_eq!(
+            rows.len(),
+            q.len() * out.len(),
+            "cosine_many: rows is not q.len() x out.len()"
+        );
+        (self.cosine_many)(q, rows, out)
+    }
+
+    /// The squared-L2 lookup table of query `q` against PQ codebooks.
+    ///
+    /// `cb_t` holds, for each of the `m = out.len() / ksub` sub-quantizers, its `ksub`
+    /// centroids transposed (`dsub × ksub`, coordinate-major), `dsub = q.len() / m`.
+    /// `out[j * ksub + c] = ‖q_j − centroid_{j,c}‖²`.
+    ///
+    /// # Panics
+    /// If `ksub == 0`, `out.len()` is not a multiple of `ksub`, `q.len()` not a multiple of
+    /// `m`, or `cb_t.len() != q.len() * ksub`.
+    #[inline]
+    pub fn pq_lut_l2(&self, q: &[f32], cb_t: &[f32], ksub: usize, out: &mut [f32]) {
+        check_lut(q, cb_t, ksub, out);
+        (self.pq_lut_l2)(q, cb_t, ksub, out)
+    }
+
+    /// The inner-product lookup table: `out[j * ksub + c] = q_j · centroid_{j,c}`.
+    ///
+    /// # Panics
+    /// As [`Kernels::pq_lut_l2`].
+    #[inline]
+    pub fn pq_lut_dot(&self, q: &[f32], cb_t: &[f32], ksub: usize, out: &mut [f32]) {
+        check_lut(q, cb_t, ksub, out);
+        (self.pq_lut_dot)(q, cb_t, ksub, out)
+    }
+
+    /// Scores `out.len()` 8-bit PQ codes: `out[i] = bias + Σ_j lut[j * 256 + code_i[j]]`.
+    ///
+    /// `codes` is in the blocked layout of [`crate::pack_pq8_blocks`]; the sum runs over
+    /// sub-quantizers in order, so every level returns bit-identical results.
+    ///
+    /// # Panics
+    /// If `lut.len() != m * 256` or `codes` is shorter than `out.len()` blocked codes.
+    #[inline]
+    pub fn pq8_scan(&self, lut: &[f32], codes: &[u8], m: usize, bias: f32, out: &mut [f32]) {
+        (self.pq8_scan)(lut, codes, m, bias, out)
+    }
+
+    /// [`Kernels::pq8_scan`] that skips blocks which cannot score at or under a threshold.
+    ///
+    /// `bound = Some((suffix_min, threshold))`: `suffix_min[j] = Σ_{j' ≥ j} min_c
+    /// lut[j'][c]` (`m + 1` entries). A block of 32 whose partial sums after `m/4`, `m/2` or
+    /// `3m/4` sub-quantizers all exceed `threshold − suffix_min[j]` is abandoned and its
+    /// scores set to `+inf`; every other score is bit-identical to `pq8_scan`'s. Exact for
+    /// top-k: an abandoned code's full score exceeds the threshold.
+    ///
+    /// # Panics
+    /// As [`Kernels::pq8_scan`], or if `suffix_min` has fewer than `m + 1` entries.
+    #[inline]
+    pub fn pq8_scan_bounded(
+        &self,
+        lut: &[f32],
+        codes: &[u8],
+        m: usize,
+        bias: f32,
+        bound: Option<(&[f32], f32)>,
+        out: &mut [f32],
+    ) {
+        if let Some((suffix, _)) = bound {
+            assert!(
+                suffix.len() > m,
+                "pq8_scan_bounded: suffix_min needs m + 1 entries"
+            );
+        }
+        (self.pq8_scan_bounded)(lut, codes, m, bias, bound, out)
+    }
+
+    /// Appends the index of every `dists[i] <= threshold` to `out`, in increasing order.
+    ///
+    /// The top-k threshold test: it runs vector-wide and touches scalar code only for the
+    /// few survivors, so the heap sees only candidates that may enter it.
+    #[inline]
+    pub fn select_below(&self, dists: &[f32], threshold: f32, out: &mut Vec<u32>) {
+        (self.select_below)(dists, threshold, out)
+    }
+}
+
+impl Kernels {
+    /// Index and value of the first minimum of `a[i] + b[i]`; `(0, +inf)` when empty.
+    ///
+    /// The fused argmin of k-means assignment: `a` holds `−2·x·c` from a GEMM and `b` the
+    /// centroid norms. Ties go to the lowest index, as a scalar scan would.
+    ///
+    /// # Panics
+    /// If `a.len() != b.len()`.
+    #[inline]
+    pub fn argmin_sum(&self, a: &[f32], b: &[f32]) -> (usize, f32) {
+        assert_eq!(a.len(), b.len(), "argmin_sum: slices differ in length");
+        (self.argmin_sum)(a, b)
+    }
+
+    /// `out[i] = a[i] + b[i]`: assembling a probe's lookup table from its precomputed
+    /// part and the query's part.
+    ///
+    /// # Panics
+    /// If the three lengths differ.
+    #[inline]
+    pub fn add(&self, a: &[f32], b: &[f32], out: &mut [f32]) {
+        assert!(
+            a.len() == b.len() && a.len() == out.len(),
+            "add: slices differ in length"
+        );
+        (self.add)(a, b, out)
+    }
+}
+
+fn check_lut(q: &[f32], cb_t: &[f32], ksub: usize, out: &[f32]) {
+    assert!(
+        ksub > 0 && out.len().is_multiple_of(ksub),
+        "pq_lut: out is not m x ksub"
+    );
+    let m = out.len() / ksub;
+    assert!(
+        m > 0 && q.len().is_multiple_of(m),
+        "pq_lut: query length is not a multiple of m"
+    );
+    assert_eq!(
+        cb_t.len(),
+        q.len() * ksub,
+        "pq_lut: codebooks are not dim x ksub"
+    );
+}

@@ -1,0 +1,102 @@
+//! Plain reference implementations of every kernel: one loop each, no tricks.
+//!
+//! They define what the dispatched kernels must compute (up to summation order) and are
+//! what the property tests compare against. Sums accumulate in f64 so the reference is
+//! the more accurate side of every comparison.
+
+/// `a · b`.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| *x as f64 * *y as f64)
+        .sum::<f64>() as f32
+}
+
+/// `‖a − b‖²`.
+pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>() as f32
+}
+
+/// `1 − cos(a, b)`, 1 when either vector is zero.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (ab, aa, bb) = (dot(a, b) as f64, dot(a, a) as f64, dot(b, b) as f64);
+    let denom = (aa * bb).sqrt();
+    if denom > 0.0 {
+        (1.0 - ab / denom) as f32
+    } else {
+        1.0
+    }
+}
+
+/// Squared-L2 PQ lookup table from row-major codebooks (`m × ksub × dsub`).
+pub fn pq_lut_l2(q: &[f32], codebooks: &[f32], m: usize, ksub: usize) -> Vec<f32> {
+    let dsub = q.len() / m;
+    let mut out = Vec::with_capacity(m * ksub);
+    for j in 0..m {
+        for c in 0..ksub {
+            let cent = &codebooks[(j * ksub + c) * dsub..(j * ksub + c + 1) * dsub];
+            out.push(l2sq(&q[j * dsub..(j + 1) * dsub], cent));
+        }
+    }
+    out
+}
+
+/// Inner-product PQ lookup table from row-major codebooks (`m × ksub × dsub`).
+pub fn pq_lut_dot(q: &[f32], codebooks: &[f32], m: usize, ksub: usize) -> Vec<f32> {
+    let dsub = q.len() / m;
+    let mut out = Vec::with_capacity(m * ksub);
+    for j in 0..m {
+        for c in 0..ksub {
+            let cent = &codebooks[(j * ksub + c) * dsub..(j * ksub + c + 1) * dsub];
+            out.push(dot(&q[j * dsub..(j + 1) * dsub], cent));
+        }
+    }
+    out
+}
+
+/// Scores of row-major 8-bit codes (`n × m`) against an `m × 256` table, summed in
+/// sub-quantizer order starting from `bias` (the order the kernels use).
+pub fn pq8_scan(lut: &[f32], codes: &[u8], m: usize, bias: f32) -> Vec<f32> {
+    codes
+        .chunks_exact(m)
+        .map(|code| {
+            code.iter()
+                .enumerate()
+                .fold(bias, |acc, (j, &c)| acc + lut[j * 256 + c as usize])
+        })
+        .collect()
+}
+
+/// Indices of `dists` at or under `threshold`.
+pub fn select_below(dists: &[f32], threshold: f32) -> Vec<u32> {
+    (0..dists.len() as u32)
+        .filter(|&i| dists[i as usize] <= threshold)
+        .collect()
+}
+
+/// The `k` smallest `(distance, id)` pairs by full sort.
+pub fn top_k(pairs: &[(f32, u64)], k: usize) -> Vec<(f32, u64)> {
+    let mut v = pairs.to_vec();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    v.truncate(k);
+    v
+}
+
+/// First minimum of `a[i] + b[i]`, `(0, +inf)` when empty.
+pub fn argmin_sum(a: &[f32], b: &[f32]) -> (usize, f32) {
+    let mut best = (0, f32::INFINITY);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if x + y < best.1 {
+            best = (i, x + y);
+        }
+    }
+    best
+}
+
+/// `a[i] + b[i]`.
+pub fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
+    a.iter().zip(b).map(|(x, y)| x + y).collect()
+}

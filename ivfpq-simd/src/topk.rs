@@ -1,0 +1,102 @@
+//! Bounded top-k selection for scans.
+//!
+//! A reservoir rather than a binary heap: candidates at or under the current threshold are
+//! appended to a buffer of up to `2k`; when it fills, `select_nth_unstable` keeps the best
+//! `k` and tightens the threshold. Each push is then a compare and an append, which matters
+//! for large `k` (up to 50,000), and the amortised cost of the selections is O(1) a push.
+
+use std::cmp::Ordering;
+
+/// The `k` smallest `(distance, id)` pairs seen, ties broken by smaller id.
+#[derive(Clone, Debug)]
+pub struct TopK {
+    k: usize,
+    cap: usize,
+    buf: Vec<(f32, u64)>,
+    threshold: f32,
+}
+
+#[inline]
+fn order(a: &(f32, u64), b: &(f32, u64)) -> Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
+impl TopK {
+    /// An empty selection of the best `k`. With `k = 0` nothing is ever kept.
+    pub fn new(k: usize) -> TopK {
+        let cap = (2 * k).max(k + 32);
+        TopK {
+            k,
+            cap,
+            buf: Vec::with_capacity(cap.min(1 << 16)),
+            threshold: if k == 0 {
+                f32::NEG_INFINITY
+            } else {
+                f32::INFINITY
+            },
+        }
+    }
+
+    /// The number of results asked for.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// A distance that any candidate must be at or under to matter. It only decreases.
+    #[inline]
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Offers one candidate.
+    #[inline]
+    pub fn push(&mut self, dist: f32, id: u64) {
+        if dist <= self.threshold {
+            self.buf.push((dist, id));
+            if self.buf.len() >= self.cap {
+                self.compact();
+            }
+        }
+    }
+
+    /// Keeps only the best `k` and sets the threshold to the k-th distance. Scans call it
+    /// between partitions so that the next partition is pruned with a tight threshold.
+    pub fn compact(&mut self) {
+        if self.buf.len() > self.k {
+            self.buf.select_nth_unstable_by(self.k - 1, order);
+            self.buf.truncate(self.k);
+        }
+        if self.buf.len() == self.k {
+            let worst = self
+                .buf
+                .iter()
+                .map(|p| p.0)
+                .fold(f32::NEG_INFINITY, f32::max);
+            self.threshold = self.threshold.min(worst);
+        }
+    }
+
+    /// Merges another selection into this one.
+    pub fn merge(&mut self, other: TopK) {
+        for (d, id) in other.buf {
+            self.push(d, id);
+        }
+    }
+
+    /// The number of candidates held (up to `2k` before the final sort).
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether no candidate is held.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The best `min(k, seen)` pairs, sorted by distance then id.
+    pub fn into_sorted(mut self) -> Vec<(f32, u64)> {
+        self.compact();
+        self.buf.sort_unstable_by(order);
+        self.buf
+    }
+}

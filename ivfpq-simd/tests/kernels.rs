@@ -1,0 +1,235 @@
+//! Every kernel, at every level this CPU runs, against `ivfpq_simd::reference`.
+//!
+//! Inputs are sub-slices at odd offsets (so unaligned), of lengths 0 to 1000, with values
+//! spanning several orders of magnitude. Float tolerances follow the worst-case error of a
+//! reordered f32 sum: `(n + 4) · ε · Σ|terms|`.
+
+use ivfpq_simd::{Kernels, Level, TopK, pack_pq8_blocks, reference, unpack_pq8_code};
+use proptest::prelude::*;
+
+fn levels() -> Vec<&'static Kernels> {
+    Level::available()
+        .into_iter()
+        .map(|l| Kernels::for_level(l).unwrap())
+        .collect()
+}
+
+/// A vector of `len` values at one magnitude, plus an offset into it (unaligned views).
+fn vecs(max: usize) -> impl Strategy<Value = (Vec<f32>, Vec<f32>, usize)> {
+    (
+        0..=max,
+        0usize..4,
+        prop_oneof![Just(1e-3f32), Just(1.0), Just(1e3)],
+    )
+        .prop_flat_map(|(len, off, scale)| {
+            let v = prop::collection::vec(-1.0f32..1.0, len + off)
+                .prop_map(move |v| v.into_iter().map(|x| x * scale).collect::<Vec<_>>());
+            (v.clone(), v, Just(off))
+        })
+}
+
+fn tol(n: usize, sum_abs: f32) -> f32 {
+    (n as f32 + 4.0) * f32::EPSILON * sum_abs + f32::MIN_POSITIVE
+}
+
+fn sum_abs_prod(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum()
+}
+
+fn sum_sq_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn dot_l2_cosine_match_reference((a, b, off) in vecs(1000)) {
+        let (a, b) = (&a[off..], &b[off..]);
+        let n = a.len();
+        for k in levels() {
+            let want = reference::dot(a, b);
+            let got = k.dot(a, b);
+            prop_assert!((got - want).abs() <= tol(n, sum_abs_prod(a, b)),
+                "{} dot {got} vs {want}", k.level());
+            let want = reference::l2sq(a, b);
+            let got = k.l2sq(a, b);
+            prop_assert!((got - want).abs() <= tol(n, sum_sq_diff(a, b)),
+                "{} l2sq {got} vs {want}", k.level());
+            let (na, nb) = (reference::dot(a, a).sqrt(), reference::dot(b, b).sqrt());
+            let want = reference::cosine(a, b);
+            let got = k.cosine(a, b);
+            let scale = if na * nb > 0.0 { sum_abs_prod(a, b) / (na * nb) } else { 0.0 };
+            prop_assert!((got - want).abs() <= 4.0 * tol(n, scale) + 1e-6,
+                "{} cosine {got} vs {want}", k.level());
+            prop_assert!((k.norm_sq(a) - reference::dot(a, a)).abs() <= tol(n, reference::dot(a, a)));
+        }
+    }
+
+    #[test]
+    fn many_forms_match_reference(dim in 0usize..200, rows in 0usize..13, off in 0usize..4,
+                                  scale in prop_oneof![Just(1e-3f32), Just(1.0), Just(1e3)],
+                                  seed in any::<u64>()) {
+        let mut x = seed | 1;
+        let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale };
+        let data: Vec<f32> = (0..off + dim * (rows + 1)).map(|_| next()).collect();
+        let q = &data[off..off + dim];
+        let r = &data[off + dim..];
+        for k in levels() {
+            let mut out = vec![f32::NAN; rows];
+            k.dot_many(q, r, &mut out);
+            for i in 0..rows {
+                let row = &r[i * dim..(i + 1) * dim];
+                prop_assert!((out[i] - reference::dot(q, row)).abs() <= tol(dim, sum_abs_prod(q, row)),
+                    "{} dot_many row {i}", k.level());
+            }
+            k.l2sq_many(q, r, &mut out);
+            for i in 0..rows {
+                let row = &r[i * dim..(i + 1) * dim];
+                prop_assert!((out[i] - reference::l2sq(q, row)).abs() <= tol(dim, sum_sq_diff(q, row)),
+                    "{} l2sq_many row {i}", k.level());
+            }
+            k.cosine_many(q, r, &mut out);
+            for i in 0..rows {
+                let row = &r[i * dim..(i + 1) * dim];
+                prop_assert!((out[i] - reference::cosine(q, row)).abs() <= 1e-4,
+                    "{} cosine_many row {i}: {} vs {}", k.level(), out[i], reference::cosine(q, row));
+            }
+            k.norms_sq(r, dim, &mut out);
+            for i in 0..rows {
+                let row = &r[i * dim..(i + 1) * dim];
+                let want = reference::dot(row, row);
+                prop_assert!((out[i] - want).abs() <= tol(dim, want), "{} norms_sq", k.level());
+            }
+        }
+    }
+
+    #[test]
+    fn pq_luts_match_reference(m in 1usize..9, dsub in 1usize..10, wide in any::<bool>(),
+                               off in 0usize..4, seed in any::<u64>()) {
+        let ksub = if wide { 256 } else { 16 };
+        let dim = m * dsub;
+        let mut x = seed | 1;
+        let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5 };
+        let q: Vec<f32> = (0..off + dim).map(|_| next()).collect();
+        let q = &q[off..];
+        let cb: Vec<f32> = (0..m * ksub * dsub).map(|_| next()).collect();
+        // Transpose each sub-quantizer's ksub x dsub block to dsub x ksub.
+        let mut cb_t = vec![0.0; cb.len()];
+        for j in 0..m {
+            for c in 0..ksub {
+                for d in 0..dsub {
+                    cb_t[j * dsub * ksub + d * ksub + c] = cb[(j * ksub + c) * dsub + d];
+                }
+            }
+        }
+        let want_l2 = reference::pq_lut_l2(q, &cb, m, ksub);
+        let want_ip = reference::pq_lut_dot(q, &cb, m, ksub);
+        for k in levels() {
+            let mut out = vec![f32::NAN; m * ksub];
+            k.pq_lut_l2(q, &cb_t, ksub, &mut out);
+            for (g, w) in out.iter().zip(&want_l2) {
+                prop_assert!((g - w).abs() <= tol(dsub, 1.0 * dsub as f32), "{} lut l2 {g} vs {w}", k.level());
+            }
+            k.pq_lut_dot(q, &cb_t, ksub, &mut out);
+            for (g, w) in out.iter().zip(&want_ip) {
+                prop_assert!((g - w).abs() <= tol(dsub, 0.25 * dsub as f32), "{} lut dot {g} vs {w}", k.level());
+            }
+        }
+    }
+
+    #[test]
+    fn pq8_scan_is_bit_exact(n in 0usize..200, m in 1usize..70, bias in -10.0f32..10.0,
+                             seed in any::<u64>(), off in 0usize..3) {
+        let mut x = seed | 1;
+        let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
+        let codes: Vec<u8> = (0..n * m).map(|_| next() as u8).collect();
+        let lut: Vec<f32> = (0..off + m * 256).map(|_| (next() >> 40) as f32 / 1e5).collect();
+        let lut = &lut[off..];
+        let want = reference::pq8_scan(lut, &codes, m, bias);
+        let mut blocked = vec![0xAAu8; off];
+        blocked.extend(pack_pq8_blocks(&codes, m));
+        let blocked = &blocked[off..];
+        let mut code = vec![0u8; m];
+        for i in 0..n {
+            unpack_pq8_code(blocked, m, i, &mut code);
+            prop_assert_eq!(&code[..], &codes[i * m..(i + 1) * m]);
+        }
+        for k in levels() {
+            let mut out = vec![f32::NAN; n];
+            k.pq8_scan(lut, blocked, m, bias, &mut out);
+            prop_assert_eq!(&out, &want, "{}", k.level());
+        }
+    }
+
+    #[test]
+    fn select_below_and_topk_match_reference(d in prop::collection::vec(0u8..50, 0..700),
+                                             thr in 0u8..60, k in 0usize..40, off in 0usize..3) {
+        let d: Vec<f32> = d.into_iter().map(f32::from).collect();
+        let d = &d[off.min(d.len())..];
+        let want = reference::select_below(d, thr as f32);
+        for kern in levels() {
+            let mut got = Vec::new();
+            kern.select_below(d, thr as f32, &mut got);
+            prop_assert_eq!(&got, &want, "{}", kern.level());
+        }
+        // Many equal distances: ties must resolve by id, as the full sort does.
+        let pairs: Vec<(f32, u64)> = d.iter().enumerate().map(|(i, &x)| (x, (i as u64 * 7919) % 1000)).collect();
+        let mut top = TopK::new(k);
+        for &(x, id) in &pairs { top.push(x, id); }
+        prop_assert_eq!(top.into_sorted(), reference::top_k(&pairs, k));
+    }
+}
+
+proptest! {
+    #[test]
+    fn argmin_sum_matches_reference(a in prop::collection::vec(0u8..20, 0..600),
+                                    b in prop::collection::vec(0u8..20, 600), off in 0usize..3) {
+        // Small integers: many exact ties, which must go to the first index.
+        let a: Vec<f32> = a.into_iter().map(f32::from).collect();
+        let b: Vec<f32> = b.into_iter().map(f32::from).collect();
+        let a = &a[off.min(a.len())..];
+        let b = &b[..a.len()];
+        for k in levels() {
+            prop_assert_eq!(k.argmin_sum(a, b), reference::argmin_sum(a, b), "{}", k.level());
+            let mut out = vec![f32::NAN; a.len()];
+            k.add(a, b, &mut out);
+            prop_assert_eq!(&out, &reference::add(a, b), "{}", k.level());
+        }
+    }
+}
+
+#[test]
+fn unknown_and_missing_levels_are_errors() {
+    assert!(
+        Level::parse("sse9")
+            .unwrap_err()
+            .to_string()
+            .contains("sse9")
+    );
+    assert_eq!(Level::parse(" AVX2 ").unwrap(), Level::Avx2);
+    let absent = if cfg!(target_arch = "x86_64") {
+        Level::Neon
+    } else {
+        Level::Avx512
+    };
+    let err = Kernels::for_level(absent)
+        .err()
+        .expect("this CPU cannot run both ISAs");
+    assert!(err.to_string().contains(absent.name()), "{err}");
+    assert!(Level::available().contains(&Level::Scalar));
+}
+
+#[test]
+fn topk_merge_equals_single_pass() {
+    let pairs: Vec<(f32, u64)> = (0..5000u64)
+        .map(|i| (((i * 2654435761) % 997) as f32, i))
+        .collect();
+    let (a, b) = pairs.split_at(2100);
+    let mut ta = TopK::new(100);
+    let mut tb = TopK::new(100);
+    a.iter().for_each(|p| ta.push(p.0, p.1));
+    b.iter().for_each(|p| tb.push(p.0, p.1));
+    ta.merge(tb);
+    assert_eq!(ta.into_sorted(), reference::top_k(&pairs, 100));
+}

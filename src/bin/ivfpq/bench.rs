@@ -1,0 +1,184 @@
+//! `ivfpq bench`: build on a dataset folder and sweep nprobe × refine.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use ivfpq::core::{IndexParams, IvfPqIndex, IvfPqModel, Metric, SearchParams, VectorStorage};
+use ivfpq::datasets::{SynthSpec, synthetic};
+use ivfpq::io::Dataset;
+
+use crate::report::{Val, emit};
+
+/// Options of `ivfpq bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Dataset folder (base.fvecs, query.fvecs, gt.ivecs, meta.json). Without it, a
+    /// synthetic dataset is generated in memory (see --synth-*).
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// Coarse partitions (default: sqrt(n)).
+    #[arg(long)]
+    nlist: Option<usize>,
+    /// PQ sub-quantizers (default: dim/16).
+    #[arg(long)]
+    m: Option<usize>,
+    /// Bits per PQ code.
+    #[arg(long, default_value_t = 8)]
+    bits: u32,
+    /// Comma-separated nprobe values.
+    #[arg(long, default_value = "1,2,4,8,16,32,64", value_delimiter = ',')]
+    nprobe: Vec<usize>,
+    /// Comma-separated refine factors (1 = no rerank).
+    #[arg(long, default_value = "1,4", value_delimiter = ',')]
+    refine: Vec<usize>,
+    /// Threads for build and search (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Append one JSON object per row to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// RNG seed for training.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Storage of refine vectors: f32 or f16.
+    #[arg(long, default_value = "f32")]
+    storage: String,
+    /// Time each setting this many times and report the median QPS (the machine is noisy).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Synthetic dataset: base vectors.
+    #[arg(long, default_value_t = 100_000)]
+    synth_n: usize,
+    /// Synthetic dataset: dimension.
+    #[arg(long, default_value_t = 128)]
+    synth_dim: usize,
+    /// Synthetic dataset: metric.
+    #[arg(long, default_value = "l2")]
+    synth_metric: String,
+}
+
+const K: usize = 10;
+
+pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let storage = match a.storage.as_str() {
+        "f32" => VectorStorage::F32,
+        "f16" => VectorStorage::F16,
+        other => return Err(format!("--storage {other:?}: use f32 or f16").into()),
+    };
+    let (ds, name) = match &a.dataset {
+        Some(dir) => (Dataset::load(dir)?, dir.display().to_string()),
+        None => {
+            let spec = SynthSpec {
+                n: a.synth_n,
+                dim: a.synth_dim,
+                metric: a.synth_metric.parse()?,
+                ..Default::default()
+            };
+            let spin = spinner(&format!(
+                "generating synthetic {}x{} with exact ground truth",
+                spec.n, spec.dim
+            ));
+            let ds = pool.install(|| synthetic(&spec));
+            spin.finish_and_clear();
+            (
+                ds,
+                format!(
+                    "synthetic(n={}, dim={}, seed={})",
+                    spec.n, spec.dim, spec.seed
+                ),
+            )
+        }
+    };
+    let n = ds.base.len() / ds.dim;
+    let nq = ds.queries.len() / ds.dim;
+    let params = IndexParams {
+        metric: ds.metric,
+        nlist: a.nlist,
+        m: a.m,
+        nbits: a.bits,
+        seed: a.seed,
+        storage,
+        ..Default::default()
+    };
+    let nlist = params.resolved_nlist(n);
+    let m = params.resolved_m(ds.dim)?;
+    println!(
+        "# {name}: n={n} dim={} queries={nq} metric={} nlist={nlist} m={m} bits={} threads={threads} simd={}",
+        ds.dim,
+        ds.metric,
+        a.bits,
+        ivfpq::simd::level()
+    );
+    let t0 = Instant::now();
+    let spin = spinner("training (coarse k-means, then PQ)");
+    let model = pool.install(|| IvfPqModel::train(&ds.base, ds.dim, &params))?;
+    spin.finish_and_clear();
+    let train_s = t0.elapsed().as_secs_f64();
+    let mut index = IvfPqIndex::new(model.into(), storage);
+    let bar = ProgressBar::new(n as u64).with_style(
+        ProgressStyle::with_template("adding {bar:40} {pos}/{len} vectors ({eta})")
+            .unwrap_or(ProgressStyle::default_bar()),
+    );
+    const CHUNK: usize = 65_536;
+    for (c, rows) in ds.base.chunks(CHUNK * ds.dim).enumerate() {
+        let ids: Vec<u64> = (c * CHUNK..c * CHUNK + rows.len() / ds.dim)
+            .map(|i| i as u64)
+            .collect();
+        pool.install(|| index.add(rows, &ids))?;
+        bar.inc(ids.len() as u64);
+    }
+    bar.finish_and_clear();
+    let build_s = t0.elapsed().as_secs_f64();
+    let metric: Metric = ds.metric;
+    for &refine in &a.refine {
+        for &nprobe in &a.nprobe {
+            let sp = SearchParams::new(K, nprobe).with_refine(refine);
+            let warm = &ds.queries[..ds.queries.len().min(50 * ds.dim)];
+            pool.install(|| index.search(warm, &sp))?;
+            let mut times = Vec::new();
+            let mut res = Vec::new();
+            for _ in 0..a.repeat.max(1) {
+                let t = Instant::now();
+                res = pool.install(|| index.search(&ds.queries, &sp))?;
+                times.push(t.elapsed().as_secs_f64());
+            }
+            times.sort_by(f64::total_cmp);
+            let dt = times[times.len() / 2];
+            let found: Vec<Vec<u64>> = res
+                .iter()
+                .map(|r| r.iter().map(|nb| nb.id).collect())
+                .collect();
+            let row = [
+                ("engine", Val::Str("ivfpq".into())),
+                ("nlist", Val::Int(nlist as u64)),
+                ("m", Val::Int(m as u64)),
+                ("nprobe", Val::Int(nprobe as u64)),
+                ("refine", Val::Int(refine as u64)),
+                ("recall", Val::Float(ds.recall_at(&found, K))),
+                ("qps", Val::Float(nq as f64 / dt)),
+                ("train_s", Val::Float(train_s)),
+                ("build_s", Val::Float(build_s)),
+                ("threads", Val::Int(threads as u64)),
+                ("bits", Val::Int(a.bits as u64)),
+                ("metric", Val::Str(metric.to_string())),
+            ];
+            emit(&row, a.json.as_deref())?;
+        }
+    }
+    Ok(())
+}
+
+/// A spinner on a terminal; hidden (and free) when stderr is not one.
+fn spinner(msg: &str) -> ProgressBar {
+    let p = ProgressBar::new_spinner().with_message(msg.to_string());
+    p.enable_steady_tick(std::time::Duration::from_millis(120));
+    p
+}

@@ -1,0 +1,70 @@
+//! `ivfpq`: build, search and benchmark IVF-PQ indexes from the command line.
+
+mod bench;
+mod report;
+mod synth;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// IVF-PQ vector search: build, search and benchmark.
+#[derive(Parser)]
+#[command(name = "ivfpq", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build an index on a dataset folder (or a built-in synthetic one) and print recall
+    /// and QPS per setting, in the same keys as shared/bench/peers.py.
+    Bench(bench::BenchArgs),
+    /// Write a synthetic dataset folder with exact ground truth.
+    Synth(synth::SynthArgs),
+    /// Print the SIMD level in use and the levels this CPU supports.
+    Cpu,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    // Report a bad IVFPQ_SIMD before any work, instead of failing deep inside a build.
+    let level = match ivfpq::simd::try_level() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Bench(args) => bench::run(args),
+        Command::Synth(args) => synth::run(args),
+        Command::Cpu => {
+            let all: Vec<String> = ivfpq::simd::Level::available()
+                .iter()
+                .map(|l| l.to_string())
+                .collect();
+            println!("active={level}  available={}", all.join(","));
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tracing` to stderr, filtered by `RUST_LOG` (default: warnings).
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
