@@ -227,11 +227,9 @@ impl IvfPqIndex {
                 // suffix[j] = Σ_{j' ≥ j} min of table row j': the least the rest can add.
                 s.suffix.clear();
                 s.suffix.resize(m + 1, 0.0);
+                kern.row_mins(lut, KSUB, &mut s.suffix[..m]);
                 for j in (0..m).rev() {
-                    let row_min = lut[j * KSUB..(j + 1) * KSUB]
-                        .iter()
-                        .fold(f32::INFINITY, |a, &b| a.min(b));
-                    s.suffix[j] = s.suffix[j + 1] + row_min;
+                    s.suffix[j] += s.suffix[j + 1];
                 }
                 if bias + s.suffix[0] > threshold {
                     // No code of this partition can reach the top-k: skip it whole.

@@ -202,6 +202,23 @@ impl Kernels {
     }
 }
 
+impl Kernels {
+    /// `out[r]` = the minimum of row `r` of `rows` (`out.len()` rows of `row_len`): the
+    /// per-sub-quantizer table minima behind the scan's early-abandon bound.
+    ///
+    /// # Panics
+    /// If `rows.len() != row_len * out.len()`.
+    #[inline]
+    pub fn row_mins(&self, rows: &[f32], row_len: usize, out: &mut [f32]) {
+        assert_eq!(
+            rows.len(),
+            row_len * out.len(),
+            "row_mins: rows is not out.len() x row_len"
+        );
+        (self.row_mins)(rows, row_len, out)
+    }
+}
+
 fn check_lut(q: &[f32], cb_t: &[f32], ksub: usize, out: &[f32]) {
     assert!(
         ksub > 0 && out.len().is_multiple_of(ksub),

@@ -116,6 +116,7 @@ pub struct Kernels {
     pub(crate) select_below: fn(&[f32], f32, &mut Vec<u32>),
     pub(crate) argmin_sum: fn(&[f32], &[f32]) -> (usize, f32),
     pub(crate) add: fn(&[f32], &[f32], &mut [f32]),
+    pub(crate) row_mins: fn(&[f32], usize, &mut [f32]),
 }
 
 /// Builds the table for one level from the per-level modules that `kernel_levels!` made.
@@ -137,6 +138,7 @@ macro_rules! table {
             select_below: distance::$m::select_below,
             argmin_sum: distance::$m::argmin_sum,
             add: distance::$m::add,
+            row_mins: distance::$m::row_mins,
         }
     };
 }

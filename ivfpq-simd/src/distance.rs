@@ -305,7 +305,29 @@ fn add_impl<S: Simd>(s: S, a: &[f32], b: &[f32], out: &mut [f32]) {
     }
 }
 
+/// `out[r] = min(rows[r])` for consecutive rows of `row_len` values.
+#[inline(always)]
+fn row_mins_impl<S: Simd>(s: S, rows: &[f32], row_len: usize, out: &mut [f32]) {
+    if row_len == 0 {
+        out.fill(f32::INFINITY);
+        return;
+    }
+    for (row, o) in rows.chunks_exact(row_len).zip(out.iter_mut()) {
+        let (head, tail) = S::as_simd_f32s(row);
+        let mut mv = [s.splat_f32s(f32::INFINITY); 2];
+        for (i, v) in head.iter().enumerate() {
+            mv[i & 1] = s.min_f32s(mv[i & 1], *v);
+        }
+        let mut m = s.reduce_min_f32s(s.min_f32s(mv[0], mv[1]));
+        for &x in tail {
+            m = m.min(x);
+        }
+        *o = m;
+    }
+}
+
 kernel_levels! {
+    fn row_mins(rows: &[f32], row_len: usize, out: &mut [f32]) => row_mins_impl;
     fn add(a: &[f32], b: &[f32], out: &mut [f32]) => add_impl;
     fn argmin_sum(a: &[f32], b: &[f32]) -> (usize, f32) => argmin_sum_impl;
     fn dot(a: &[f32], b: &[f32]) -> f32 => dot_impl;

@@ -100,3 +100,10 @@ pub fn argmin_sum(a: &[f32], b: &[f32]) -> (usize, f32) {
 pub fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
     a.iter().zip(b).map(|(x, y)| x + y).collect()
 }
+
+/// Minimum of each `row_len`-wide row.
+pub fn row_mins(rows: &[f32], row_len: usize) -> Vec<f32> {
+    rows.chunks_exact(row_len)
+        .map(|r| r.iter().fold(f32::INFINITY, |a, &b| a.min(b)))
+        .collect()
+}

@@ -195,6 +195,12 @@ proptest! {
             let mut out = vec![f32::NAN; a.len()];
             k.add(a, b, &mut out);
             prop_assert_eq!(&out, &reference::add(a, b), "{}", k.level());
+            for row_len in [1usize, 7, 16, 33] {
+                let rows = a.len() / row_len;
+                let mut mins = vec![f32::NAN; rows];
+                k.row_mins(&a[..rows * row_len], row_len, &mut mins);
+                prop_assert_eq!(&mins, &reference::row_mins(&a[..rows * row_len], row_len), "{}", k.level());
+            }
         }
     }
 }
