@@ -196,40 +196,41 @@ impl IvfPqIndex {
         let model = &self.model;
         let m = model.pq().m();
         let refine = p.refine_factor > 1;
+        // For dot every probe shares the query-only table, so its suffix minima are
+        // computed once per query, not once per probe.
+        let shared_lut = !model.metric().is_l2_family();
+        let mut suffix_ready = false;
         for &(l, coarse) in probes {
             let part = &self.partitions[l as usize];
             if part.is_empty() {
                 continue;
             }
-            let lut: &[f32] = if !model.metric().is_l2_family() {
-                &s.qterm
+            // The probe's table and its constant term. With a precomputed table the coarse
+            // distance is the constant; from the residual table it is inside the lookups.
+            let (lut, bias): (&[f32], f32) = if shared_lut {
+                (&s.qterm, coarse)
             } else if let Some(t) = model.precomputed(l as usize) {
                 kern.add(t, &s.qterm, &mut s.lut);
-                &s.lut
+                (&s.lut, coarse)
             } else {
-                // No precomputed table: the table of the residual query q − c_l.
                 for ((r, a), c) in s.residual.iter_mut().zip(q).zip(model.centroid(l as usize)) {
                     *r = a - c;
                 }
                 kern.pq_lut_l2(&s.residual, model.pq().codebooks_t(), KSUB, &mut s.lut);
-                &s.lut
-            };
-            // With a precomputed table the coarse distance is the constant term; from the
-            // residual table it is already inside the lookups.
-            let bias = if model.metric().is_l2_family() && model.precomputed(l as usize).is_none() {
-                0.0
-            } else {
-                coarse
+                (&s.lut, 0.0)
             };
             s.dists.resize(part.len(), 0.0);
             let threshold = top.threshold();
             let bound = if threshold.is_finite() && m >= 4 {
-                // suffix[j] = Σ_{j' ≥ j} min of table row j': the least the rest can add.
-                s.suffix.clear();
-                s.suffix.resize(m + 1, 0.0);
-                kern.row_mins(lut, KSUB, &mut s.suffix[..m]);
-                for j in (0..m).rev() {
-                    s.suffix[j] += s.suffix[j + 1];
+                if !(shared_lut && suffix_ready) {
+                    // suffix[j] = Σ_{j' ≥ j} min of table row j': the least the rest can add.
+                    s.suffix.clear();
+                    s.suffix.resize(m + 1, 0.0);
+                    kern.row_mins(lut, KSUB, &mut s.suffix[..m]);
+                    for j in (0..m).rev() {
+                        s.suffix[j] += s.suffix[j + 1];
+                    }
+                    suffix_ready = true;
                 }
                 if bias + s.suffix[0] > threshold {
                     // No code of this partition can reach the top-k: skip it whole.
