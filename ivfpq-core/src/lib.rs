@@ -8,6 +8,7 @@
 mod error;
 mod index;
 pub mod kmeans;
+mod lists;
 mod metric;
 mod model;
 mod params;
@@ -18,9 +19,10 @@ mod validate;
 
 pub use error::{IvfPqError, Result};
 pub use index::{IvfPqIndex, vectors_from_batch};
+pub use lists::{ListRef, Lists, Rows, VectorsRef, row_as_f32};
 pub use metric::Metric;
 pub use model::{IvfPqModel, PRECOMPUTED_TABLE_BUDGET};
 pub use params::{IdFilter, IndexParams, MAX_K, SearchParams, VectorStorage};
 pub use partition::{Partition, Vectors};
 pub use pq::{KSUB, ProductQuantizer};
-pub use search::Neighbor;
+pub use search::{Candidate, Hit, Neighbor, QueryBatch};

@@ -9,14 +9,16 @@
 //! vectors. Batches run across queries on rayon; a single query with many probes splits
 //! its probes across threads instead.
 
-use half::f16;
+use std::borrow::Cow;
+
 use ivfpq_simd::{Kernels, TopK};
 use rayon::prelude::*;
 
 use crate::error::{IvfPqError, Result, invalid};
 use crate::index::IvfPqIndex;
+use crate::lists::{Lists, Rows};
+use crate::model::IvfPqModel;
 use crate::params::{SearchParams, VectorStorage};
-use crate::partition::Vectors;
 use crate::pq::KSUB;
 use crate::validate;
 
@@ -26,6 +28,19 @@ pub struct Neighbor {
     /// The caller's id.
     pub id: u64,
     /// Distance under the index metric (exact after refine, a PQ estimate otherwise).
+    pub distance: f32,
+}
+
+/// A candidate from the code scan: where it is stored, its id, and its PQ distance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Candidate {
+    /// Partition.
+    pub list: u32,
+    /// Offset inside the partition.
+    pub offset: u32,
+    /// The caller's id.
+    pub id: u64,
+    /// Internal PQ estimate (L2², or `−dot`): smaller is nearer.
     pub distance: f32,
 }
 
@@ -42,16 +57,16 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(index: &IvfPqIndex) -> Scratch {
-        let w = index.model.pq().m() * KSUB;
+    fn new(model: &IvfPqModel) -> Scratch {
+        let w = model.pq().m() * KSUB;
         Scratch {
             qterm: vec![0.0; w],
             lut: vec![0.0; w],
-            coarse: vec![0.0; index.model.nlist()],
+            coarse: vec![0.0; model.nlist()],
             dists: Vec::new(),
             hits: Vec::new(),
-            residual: vec![0.0; index.dim()],
-            row: vec![0.0; index.dim()],
+            residual: vec![0.0; model.dim()],
+            row: vec![0.0; model.dim()],
             suffix: Vec::new(),
         }
     }
@@ -60,55 +75,131 @@ impl Scratch {
 /// Probes fewer than this are not split across threads for a single query.
 const PARALLEL_PROBES_MIN: usize = 16;
 
-impl IvfPqIndex {
-    /// Searches a batch of queries (`nq × dim`, row-major); returns each query's results,
-    /// sorted by distance then id.
-    ///
-    /// `nprobe` above `nlist` is clamped to `nlist`. Queries run in parallel on the
-    /// current rayon pool.
-    pub fn search(&self, queries: &[f32], params: &SearchParams) -> Result<Vec<Vec<Neighbor>>> {
+/// Queries checked and prepared for one model: the unit of search.
+///
+/// In-memory search is [`QueryBatch::search`]. A reader that must fetch data first splits
+/// it: [`probes`](QueryBatch::probes) says which partitions to load,
+/// [`scan`](QueryBatch::scan) ranks their codes, and [`rerank`](QueryBatch::rerank) reads
+/// only the candidates' rows.
+pub struct QueryBatch<'a> {
+    kern: &'static Kernels,
+    model: &'a IvfPqModel,
+    params: &'a SearchParams,
+    /// `nq × dim`, unit rows for cosine.
+    q: Cow<'a, [f32]>,
+}
+
+impl<'a> QueryBatch<'a> {
+    /// Checks `params` and `queries` (`nq × dim`, row-major, finite) against `model`.
+    pub fn new(
+        model: &'a IvfPqModel,
+        queries: &'a [f32],
+        params: &'a SearchParams,
+    ) -> Result<QueryBatch<'a>> {
         let kern = Kernels::try_active()?;
         params.check()?;
-        let dim = self.dim();
-        validate::rows("queries", queries, dim)?;
-        if params.refine_factor > 1 && self.storage == VectorStorage::None {
-            return Err(invalid(
-                "refine_factor",
-                "this index stores no full vectors; use refine_factor 1",
-            ));
+        validate::rows("queries", queries, model.dim())?;
+        let q = validate::for_metric(kern, model.metric(), queries, model.dim());
+        Ok(QueryBatch {
+            kern,
+            model,
+            params,
+            q,
+        })
+    }
+
+    /// Number of queries.
+    pub fn len(&self) -> usize {
+        self.q.len() / self.model.dim()
+    }
+
+    /// Whether there are no queries (never true for a checked batch).
+    pub fn is_empty(&self) -> bool {
+        self.q.is_empty()
+    }
+
+    /// Whether the search reranks with stored vectors (`refine_factor > 1`).
+    pub fn refines(&self) -> bool {
+        self.params.refine_factor > 1
+    }
+
+    fn queries(&self) -> std::slice::ChunksExact<'_, f32> {
+        self.q.chunks_exact(self.model.dim())
+    }
+
+    /// The partitions each query probes, nearest first.
+    pub fn probes(&self) -> Vec<Vec<u32>> {
+        let mut s = Scratch::new(self.model);
+        self.queries()
+            .map(|q| self.probe(q, &mut s).into_iter().map(|(l, _)| l).collect())
+            .collect()
+    }
+
+    /// Scans the probed partitions of every query: the best `k · refine_factor` (or `k`)
+    /// candidates of each, nearest first.
+    pub fn scan(&self, lists: &dyn Lists) -> Vec<Vec<Candidate>> {
+        if self.split_probes() {
+            return vec![self.scan_one_parallel(&self.q, lists)];
         }
-        let q = validate::for_metric(kern, self.metric(), queries, dim);
-        let nq = q.len() / dim;
-        if nq == 1
-            && params.nprobe.min(self.model.nlist()) >= PARALLEL_PROBES_MIN
-            && rayon::current_num_threads() > 1
-        {
-            return Ok(vec![self.search_one_parallel(kern, &q, params)]);
-        }
-        Ok(q.par_chunks(dim)
+        let q: Vec<&[f32]> = self.queries().collect();
+        q.par_iter()
             .map_init(
-                || Scratch::new(self),
-                |s, qv| self.search_one(kern, qv, params, s),
+                || Scratch::new(self.model),
+                |s, qv| self.scan_query(qv, lists, s),
             )
-            .collect())
+            .collect()
     }
 
-    fn search_one(
-        &self,
-        kern: &Kernels,
-        q: &[f32],
-        p: &SearchParams,
-        s: &mut Scratch,
-    ) -> Vec<Neighbor> {
-        let probes = self.probes(kern, q, p.nprobe, s);
-        let mut top = TopK::new(self.candidates(p));
-        self.scan(kern, q, &probes, p, s, &mut top);
-        self.finish(kern, q, p, top, s)
+    /// One query with many probes on a multi-threaded pool: split its probes instead.
+    fn split_probes(&self) -> bool {
+        let nprobe = self.params.nprobe.min(self.model.nlist());
+        self.len() == 1 && nprobe >= PARALLEL_PROBES_MIN && rayon::current_num_threads() > 1
     }
 
-    fn search_one_parallel(&self, kern: &Kernels, q: &[f32], p: &SearchParams) -> Vec<Neighbor> {
-        let mut s = Scratch::new(self);
-        let probes = self.probes(kern, q, p.nprobe, &mut s);
+    fn scan_query(&self, q: &[f32], lists: &dyn Lists, s: &mut Scratch) -> Vec<Candidate> {
+        let probes = self.probe(q, s);
+        let mut top = TopK::new(self.candidates());
+        self.scan_probes(q, lists, &probes, s, &mut top);
+        self.to_candidates(lists, top)
+    }
+
+    /// Reranks each query's candidates with exact distances from `rows` and returns the
+    /// best `k`, sorted by distance then id. Without refine the candidates' PQ distances
+    /// are kept.
+    pub fn rerank(&self, rows: &dyn Rows, candidates: &[Vec<Candidate>]) -> Vec<Vec<Hit>> {
+        let q: Vec<&[f32]> = self.queries().collect();
+        q.par_iter()
+            .zip(candidates)
+            .map_init(
+                || vec![0.0f32; self.model.dim()],
+                |row, (qv, c)| self.rerank_one(rows, qv, c, row),
+            )
+            .collect()
+    }
+
+    /// Scan and rerank in one pass over data that is all at hand. Queries run in
+    /// parallel; a single query with many probes splits its probes across threads.
+    pub fn search(&self, lists: &dyn Lists, rows: &dyn Rows) -> Vec<Vec<Neighbor>> {
+        if self.split_probes() {
+            let c = self.scan_one_parallel(&self.q, lists);
+            let mut row = vec![0.0f32; self.model.dim()];
+            return vec![neighbors(self.rerank_one(rows, &self.q, &c, &mut row))];
+        }
+        let q: Vec<&[f32]> = self.queries().collect();
+        q.par_iter()
+            .map_init(
+                || Scratch::new(self.model),
+                |s, qv| {
+                    let c = self.scan_query(qv, lists, s);
+                    neighbors(self.rerank_one(rows, qv, &c, &mut s.row))
+                },
+            )
+            .collect()
+    }
+
+    fn scan_one_parallel(&self, q: &[f32], lists: &dyn Lists) -> Vec<Candidate> {
+        let mut s = Scratch::new(self.model);
+        let probes = self.probe(q, &mut s);
         let chunk = probes
             .len()
             .div_ceil(2 * rayon::current_num_threads())
@@ -117,29 +208,30 @@ impl IvfPqIndex {
             .par_chunks(chunk)
             .map_init(
                 || {
-                    // Each thread needs the query-only table term that `probes` computed.
-                    let mut sc = Scratch::new(self);
+                    // Each thread needs the query-only table term that `probe` computed.
+                    let mut sc = Scratch::new(self.model);
                     sc.qterm.copy_from_slice(&s.qterm);
                     sc
                 },
                 |sc, part| {
-                    let mut t = TopK::new(self.candidates(p));
-                    self.scan(kern, q, part, p, sc, &mut t);
+                    let mut t = TopK::new(self.candidates());
+                    self.scan_probes(q, lists, part, sc, &mut t);
                     t
                 },
             )
             .reduce(
-                || TopK::new(self.candidates(p)),
+                || TopK::new(self.candidates()),
                 |mut a, b| {
                     a.merge(b);
                     a
                 },
             );
-        self.finish(kern, q, p, top, &mut s)
+        self.to_candidates(lists, top)
     }
 
     /// Candidates kept from the scan: `k`, or `k · refine_factor` to rerank.
-    fn candidates(&self, p: &SearchParams) -> usize {
+    fn candidates(&self) -> usize {
+        let p = self.params;
         if p.refine_factor > 1 {
             p.k.saturating_mul(p.refine_factor)
         } else {
@@ -149,10 +241,10 @@ impl IvfPqIndex {
 
     /// The `nprobe` nearest partitions with their coarse distances, nearest first; also
     /// fills the query-only table term in `s.qterm`.
-    fn probes(&self, kern: &Kernels, q: &[f32], nprobe: usize, s: &mut Scratch) -> Vec<(u32, f32)> {
-        let model = &self.model;
+    fn probe(&self, q: &[f32], s: &mut Scratch) -> Vec<(u32, f32)> {
+        let (kern, model) = (self.kern, self.model);
         let nlist = model.nlist();
-        let nprobe = nprobe.min(nlist);
+        let nprobe = self.params.nprobe.min(nlist);
         if model.metric().is_l2_family() {
             kern.l2sq_many(q, model.centroids(), &mut s.coarse);
         } else {
@@ -182,27 +274,26 @@ impl IvfPqIndex {
         order
     }
 
-    /// Scans the probed partitions into `top`. Keys are ids when there is no refine, else
-    /// `(partition << 32) | offset` so that refine can find the stored vector.
-    fn scan(
+    /// Scans the probed partitions into `top`, keyed by `(partition << 32) | offset`.
+    fn scan_probes(
         &self,
-        kern: &Kernels,
         q: &[f32],
+        lists: &dyn Lists,
         probes: &[(u32, f32)],
-        p: &SearchParams,
         s: &mut Scratch,
         top: &mut TopK,
     ) {
-        let model = &self.model;
+        let (kern, model) = (self.kern, self.model);
         let m = model.pq().m();
-        let refine = p.refine_factor > 1;
         // For dot every probe shares the query-only table, so its suffix minima are
         // computed once per query, not once per probe.
         let shared_lut = !model.metric().is_l2_family();
         let mut suffix_ready = false;
         for &(l, coarse) in probes {
-            let part = &self.partitions[l as usize];
-            if part.is_empty() {
+            let Some(part) = lists.list(l as usize) else {
+                continue;
+            };
+            if part.ids.is_empty() {
                 continue;
             }
             // The probe's table and its constant term. With a precomputed table the coarse
@@ -219,7 +310,7 @@ impl IvfPqIndex {
                 kern.pq_lut_l2(&s.residual, model.pq().codebooks_t(), KSUB, &mut s.lut);
                 (&s.lut, 0.0)
             };
-            s.dists.resize(part.len(), 0.0);
+            s.dists.resize(part.ids.len(), 0.0);
             let threshold = top.threshold();
             let bound = if threshold.is_finite() && m >= 4 {
                 if !(shared_lut && suffix_ready) {
@@ -240,81 +331,130 @@ impl IvfPqIndex {
             } else {
                 None
             };
-            kern.pq8_scan_bounded(lut, &part.codes, m, bias, bound, &mut s.dists);
+            kern.pq8_scan_bounded(lut, part.codes, m, bias, bound, &mut s.dists);
             s.hits.clear();
             kern.select_below(&s.dists, top.threshold(), &mut s.hits);
             for &h in &s.hits {
                 let id = part.ids[h as usize];
-                if p.filter.as_ref().is_some_and(|f| !f.accepts(id)) {
+                if self.params.filter.as_ref().is_some_and(|f| !f.accepts(id)) {
                     continue;
                 }
-                let key = if refine {
-                    ((l as u64) << 32) | h as u64
-                } else {
-                    id
-                };
-                top.push(s.dists[h as usize], key);
+                top.push(s.dists[h as usize], ((l as u64) << 32) | h as u64);
             }
             top.compact();
         }
     }
 
-    /// Reranks exactly when asked, converts distances to the metric, sorts.
-    fn finish(
-        &self,
-        kern: &Kernels,
-        q: &[f32],
-        p: &SearchParams,
-        top: TopK,
-        s: &mut Scratch,
-    ) -> Vec<Neighbor> {
-        let metric = self.metric();
-        let pairs = if p.refine_factor > 1 {
-            let mut exact = TopK::new(p.k);
-            for (_, key) in top.into_sorted() {
-                let (l, off) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
-                let part = &self.partitions[l];
-                let d = self.exact_distance(kern, q, &part.vectors, off, &mut s.row);
-                exact.push(d, part.ids[off]);
-            }
-            exact.into_sorted()
-        } else {
-            top.into_sorted()
-        };
-        pairs
+    fn to_candidates(&self, lists: &dyn Lists, top: TopK) -> Vec<Candidate> {
+        top.into_sorted()
             .into_iter()
-            .map(|(d, id)| Neighbor {
-                id,
-                distance: metric.from_internal(d),
+            .filter_map(|(distance, key)| {
+                let (list, offset) = ((key >> 32) as u32, key as u32);
+                let id = *lists.list(list as usize)?.ids.get(offset as usize)?;
+                Some(Candidate {
+                    list,
+                    offset,
+                    id,
+                    distance,
+                })
             })
             .collect()
     }
 
-    /// Internal distance (L2², or `−dot`) from `q` to stored vector `off`.
-    fn exact_distance(
+    /// Exact distances when refining, then the metric's distance, sorted by distance
+    /// then id.
+    fn rerank_one(
         &self,
-        kern: &Kernels,
+        rows: &dyn Rows,
         q: &[f32],
-        v: &Vectors,
-        off: usize,
-        row: &mut [f32],
-    ) -> f32 {
-        let dim = q.len();
-        let x: &[f32] = match v {
-            Vectors::F32(v) => &v[off * dim..(off + 1) * dim],
-            Vectors::F16(v) => {
-                for (o, h) in row.iter_mut().zip(&v[off * dim..(off + 1) * dim]) {
-                    *o = f16::to_f32(*h);
+        cands: &[Candidate],
+        scratch: &mut [f32],
+    ) -> Vec<Hit> {
+        let metric = self.model.metric();
+        let mut out: Vec<Hit> = if self.refines() {
+            // Keyed by candidate index, so the winners keep their location.
+            let mut exact = TopK::new(self.params.k);
+            for (i, c) in cands.iter().enumerate() {
+                if let Some(x) = rows.row(c.list as usize, c.offset as usize, scratch) {
+                    exact.push(
+                        internal_distance(self.kern, metric.is_l2_family(), q, x),
+                        i as u64,
+                    );
                 }
-                row
             }
-            Vectors::None => return f32::INFINITY,
-        };
-        if self.metric().is_l2_family() {
-            kern.l2sq(q, x)
+            exact
+                .into_sorted()
+                .into_iter()
+                .map(|(d, i)| Hit::new(&cands[i as usize], metric.from_internal(d)))
+                .collect()
         } else {
-            -kern.dot(q, x)
+            cands
+                .iter()
+                .map(|c| Hit::new(c, metric.from_internal(c.distance)))
+                .collect()
+        };
+        out.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+        out
+    }
+}
+
+/// A final result with where it is stored, for readers that fetch more about it (its
+/// vector, its string id).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    /// The caller's id.
+    pub id: u64,
+    /// Distance under the index metric (exact after refine, a PQ estimate otherwise).
+    pub distance: f32,
+    /// Partition.
+    pub list: u32,
+    /// Offset inside the partition.
+    pub offset: u32,
+}
+
+impl Hit {
+    fn new(c: &Candidate, distance: f32) -> Hit {
+        Hit {
+            id: c.id,
+            distance,
+            list: c.list,
+            offset: c.offset,
         }
+    }
+
+    /// The `(id, distance)` pair.
+    pub fn neighbor(&self) -> Neighbor {
+        Neighbor {
+            id: self.id,
+            distance: self.distance,
+        }
+    }
+}
+
+fn neighbors(hits: Vec<Hit>) -> Vec<Neighbor> {
+    hits.iter().map(Hit::neighbor).collect()
+}
+
+/// Internal distance (L2², or `−dot`) between a query and a stored row.
+fn internal_distance(kern: &Kernels, l2: bool, q: &[f32], x: &[f32]) -> f32 {
+    if l2 { kern.l2sq(q, x) } else { -kern.dot(q, x) }
+}
+
+impl IvfPqIndex {
+    /// Searches a batch of queries (`nq × dim`, row-major); returns each query's results,
+    /// sorted by distance then id.
+    ///
+    /// `nprobe` above `nlist` is clamped to `nlist`. Queries run in parallel on the
+    /// current rayon pool.
+    pub fn search(&self, queries: &[f32], params: &SearchParams) -> Result<Vec<Vec<Neighbor>>> {
+        if params.refine_factor > 1 && self.storage == VectorStorage::None {
+            return Err(invalid(
+                "refine_factor",
+                "this index stores no full vectors; use refine_factor 1",
+            ));
+        }
+        let batch = QueryBatch::new(&self.model, queries, params)?;
+        Ok(batch.search(self, self))
     }
 
     /// Exact brute-force search over every stored vector (ground truth for tests and
@@ -330,18 +470,21 @@ impl IvfPqIndex {
                 message: "no stored vectors to search exactly".into(),
             });
         }
-        let q = validate::for_metric(kern, self.metric(), queries, dim);
+        let metric = self.metric();
+        let q = validate::for_metric(kern, metric, queries, dim);
         Ok(q.par_chunks(dim)
             .map_init(
                 || vec![0.0f32; dim],
                 |row, qv| {
                     let mut top = TopK::new(k);
-                    for part in &self.partitions {
+                    for (l, part) in self.partitions.iter().enumerate() {
                         for (off, &id) in part.ids.iter().enumerate() {
-                            top.push(self.exact_distance(kern, qv, &part.vectors, off, row), id);
+                            if let Some(x) = self.row(l, off, row) {
+                                let d = internal_distance(kern, metric.is_l2_family(), qv, x);
+                                top.push(d, id);
+                            }
                         }
                     }
-                    let metric = self.metric();
                     top.into_sorted()
                         .into_iter()
                         .map(|(d, id)| Neighbor {

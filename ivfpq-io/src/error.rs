@@ -24,6 +24,15 @@ pub enum IoError {
         /// What is wrong.
         message: String,
     },
+    /// An object store refused or failed a request.
+    #[error("{url}: {source}")]
+    Store {
+        /// The object's URL.
+        url: String,
+        /// The store's error.
+        #[source]
+        source: Box<object_store::Error>,
+    },
     /// The index layer rejected what the file holds.
     #[error(transparent)]
     Index(#[from] ivfpq_core::IvfPqError),

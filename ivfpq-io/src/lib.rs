@@ -1,13 +1,34 @@
 //! ivfpq-io: files in and out of ivfpq.
 //!
-//! This crate owns file formats: benchmark vector files (`.fvecs`, `.ivecs`) and dataset
-//! folders, with atomic writes. Shard files and byte sources arrive with the shard-file
-//! work (see `design.md`).
+//! - Shard files ([`shard`]): the immutable, checksummed on-disk form of an index, written
+//!   by a streaming writer and searched in place over a [`ByteSource`] — a memory-mapped
+//!   local file or ranged reads from object storage ([`ObjectSource`]).
+//! - Benchmark vector files (`.fvecs`, `.ivecs`) and dataset folders, with atomic writes.
+
+// Sections are cast in place from little-endian bytes.
+#[cfg(target_endian = "big")]
+compile_error!(
+    "ivfpq-io reads little-endian shard files in place; big-endian targets are not supported"
+);
 
 mod error;
+mod input;
+mod object;
+mod results;
+pub mod shard;
+mod source;
 mod vecs;
 
 pub use error::{IoError, Result};
+pub use input::{InputIds, InputVectors, parse_npy, read_vectors};
+pub use object::{
+    MAX_CONCURRENT_REQUESTS, ObjectSource, StoreOptions, is_url, open_store, upload_file,
+};
+pub use results::{ResultRow, write_csv, write_results};
+pub use shard::{
+    OpenOptions, QueryOutput, ReadStats, Shard, ShardWriter, write_shard, write_shard_labeled,
+};
+pub use source::{ByteSource, Counters, MmapSource, SharedSource, coalesce, read_coalesced};
 pub use vecs::{
     Dataset, parse_vecs, read_fvecs, read_ivecs, write_atomic, write_fvecs, write_ivecs,
 };

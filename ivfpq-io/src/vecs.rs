@@ -110,26 +110,11 @@ fn write_vecs(path: &Path, words: impl Iterator<Item = u32>, len: usize, dim: us
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
 /// reader never sees a partial file and an existing file survives a failed write.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let res = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(IoError::os(path, e));
-    }
-    Ok(())
+    crate::shard::write_file_atomic(path, |f, name| {
+        f.write_all(bytes).map_err(|e| IoError::os(name, e))?;
+        Ok(bytes.len() as u64)
+    })
+    .map(|_| ())
 }
 
 /// A benchmark dataset folder: `base.fvecs`, `query.fvecs`, `gt.ivecs`, `meta.json`.

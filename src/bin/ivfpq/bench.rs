@@ -177,7 +177,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// A spinner on a terminal; hidden (and free) when stderr is not one.
-fn spinner(msg: &str) -> ProgressBar {
+pub fn spinner(msg: &str) -> ProgressBar {
     let p = ProgressBar::new_spinner().with_message(msg.to_string());
     p.enable_steady_tick(std::time::Duration::from_millis(120));
     p

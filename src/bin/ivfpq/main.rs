@@ -1,7 +1,11 @@
 //! `ivfpq`: build, search and benchmark IVF-PQ indexes from the command line.
 
 mod bench;
+mod build;
+mod inspect;
 mod report;
+mod search;
+mod store;
 mod synth;
 
 use std::process::ExitCode;
@@ -21,6 +25,12 @@ enum Command {
     /// Build an index on a dataset folder (or a built-in synthetic one) and print recall
     /// and QPS per setting, in the same keys as shared/bench/peers.py.
     Bench(bench::BenchArgs),
+    /// Build one shard file from a vector file (.fvecs, .npy, Arrow IPC).
+    Build(build::BuildArgs),
+    /// Search a shard file, local or on object storage.
+    Search(search::SearchArgs),
+    /// Print a shard's header, model, partition sizes and checksums.
+    Inspect(inspect::InspectArgs),
     /// Write a synthetic dataset folder with exact ground truth.
     Synth(synth::SynthArgs),
     /// Print the SIMD level in use and the levels this CPU supports.
@@ -41,6 +51,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Build(args) => build::run(args),
+        Command::Search(args) => search::run(args),
+        Command::Inspect(args) => inspect::run(args),
         Command::Cpu => {
             let all: Vec<String> = ivfpq::simd::Level::available()
                 .iter()

@@ -1,0 +1,83 @@
+//! Where search finds inverted lists and stored vectors.
+//!
+//! Search does not care whether a partition lives in a `Vec`, in a memory-mapped shard
+//! file or in bytes just fetched from object storage: it reads through [`Lists`] (codes
+//! and ids, for the scan) and [`Rows`] (full vectors, for refine). Keeping the two apart
+//! lets a remote reader fetch codes first and only the few candidate rows afterwards.
+
+use half::f16;
+
+use crate::index::IvfPqIndex;
+use crate::partition::Vectors;
+
+/// Codes and ids of one partition, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct ListRef<'a> {
+    /// 8-bit codes in the blocked layout (`ivfpq_simd::pack_pq8_blocks`): whole blocks of
+    /// 32 vectors, `ceil(len / 32) · 32 · m` bytes.
+    pub codes: &'a [u8],
+    /// One id per vector.
+    pub ids: &'a [u64],
+}
+
+/// Codes and ids per partition.
+pub trait Lists: Sync {
+    /// Partition `l`, or `None` when it is not available to this search (it is then
+    /// skipped, as an empty partition would be).
+    fn list(&self, l: usize) -> Option<ListRef<'_>>;
+}
+
+/// Full vectors per `(partition, offset)`, in the space the index searches (unit rows
+/// for cosine).
+pub trait Rows: Sync {
+    /// Row `off` of partition `l`, borrowed when stored as f32 or converted into
+    /// `scratch` (`dim` long) otherwise; `None` when not stored.
+    fn row<'a>(&'a self, l: usize, off: usize, scratch: &'a mut [f32]) -> Option<&'a [f32]>;
+}
+
+/// A stored row as f32: borrowed when already f32, converted into `scratch` from f16.
+pub fn row_as_f32<'a>(stored: VectorsRef<'a>, scratch: &'a mut [f32]) -> Option<&'a [f32]> {
+    match stored {
+        VectorsRef::F32(x) => Some(x),
+        VectorsRef::F16(x) => {
+            for (o, h) in scratch.iter_mut().zip(x) {
+                *o = f16::to_f32(*h);
+            }
+            Some(&scratch[..x.len()])
+        }
+        VectorsRef::None => None,
+    }
+}
+
+/// One stored row, borrowed, in its stored precision.
+#[derive(Clone, Copy, Debug)]
+pub enum VectorsRef<'a> {
+    /// 4 bytes a coordinate.
+    F32(&'a [f32]),
+    /// 2 bytes a coordinate.
+    F16(&'a [f16]),
+    /// Not stored.
+    None,
+}
+
+impl Lists for IvfPqIndex {
+    fn list(&self, l: usize) -> Option<ListRef<'_>> {
+        self.partitions.get(l).map(|p| ListRef {
+            codes: &p.codes,
+            ids: &p.ids,
+        })
+    }
+}
+
+impl Rows for IvfPqIndex {
+    fn row<'a>(&'a self, l: usize, off: usize, scratch: &'a mut [f32]) -> Option<&'a [f32]> {
+        let dim = self.dim();
+        let r = off * dim..(off + 1) * dim;
+        let stored = match &self.partitions.get(l)?.vectors {
+            Vectors::F32(v) => VectorsRef::F32(v.get(r)?),
+            Vectors::F16(v) => VectorsRef::F16(v.get(r)?),
+            Vectors::None => VectorsRef::None,
+        };
+        row_as_f32(stored, scratch)
+    }
+}

@@ -1,0 +1,252 @@
+//! Vector input files for `ivfpq build` and `ivfpq search`: `.fvecs`, `.npy` (f32, 2-D,
+//! C order) and Arrow IPC files with an id column and a vector column.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Int64Type, UInt64Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+
+use crate::error::{IoError, Result};
+use crate::vecs::read_fvecs;
+
+/// Ids as the input gave them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InputIds {
+    /// No id column: rows are numbered from 0.
+    RowNumbers,
+    /// Integer ids.
+    Numbers(Vec<u64>),
+    /// String ids (kept in the shard and returned by search).
+    Strings(Vec<String>),
+}
+
+/// Vectors read from a file, row-major.
+#[derive(Clone, Debug)]
+pub struct InputVectors {
+    /// `n × dim` values.
+    pub data: Vec<f32>,
+    /// Columns.
+    pub dim: usize,
+    /// Ids, if the file has them.
+    pub ids: InputIds,
+}
+
+impl InputVectors {
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dim.max(1)
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+/// Reads `.fvecs`, `.npy`, or Arrow IPC (`.arrow`, `.ipc`, `.feather`), by extension.
+/// For Arrow, `id_column` names the id column (absent: row numbers) and the vector column
+/// is the first `FixedSizeList<Float32>` column.
+pub fn read_vectors(path: &Path, id_column: &str) -> Result<InputVectors> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "fvecs" => {
+            let (data, dim) = read_fvecs(path)?;
+            Ok(InputVectors {
+                data,
+                dim,
+                ids: InputIds::RowNumbers,
+            })
+        }
+        "npy" => {
+            let bytes = std::fs::read(path).map_err(|e| IoError::os(path, e))?;
+            let (data, dim) = parse_npy(&bytes, path)?;
+            Ok(InputVectors {
+                data,
+                dim,
+                ids: InputIds::RowNumbers,
+            })
+        }
+        "arrow" | "ipc" | "feather" => read_arrow(path, id_column),
+        _ => Err(IoError::format(
+            path,
+            "extension",
+            "expected .fvecs, .npy, .arrow, .ipc or .feather",
+        )),
+    }
+}
+
+/// Parses a `.npy` file holding a 2-D little-endian f32 array in C order.
+pub fn parse_npy(b: &[u8], path: &Path) -> Result<(Vec<f32>, usize)> {
+    let bad = |msg: String| IoError::format(path, "npy header", msg);
+    if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
+        return Err(bad("bad magic".into()));
+    }
+    // Version 1 has a u16 header length; versions 2 and 3 a u32.
+    let (hlen, start): (usize, usize) = match b[6] {
+        1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
+        2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
+        v => return Err(bad(format!("unsupported version {v}"))),
+    };
+    let header = b
+        .get(start..start.saturating_add(hlen))
+        .ok_or_else(|| bad("truncated header".into()))?;
+    let header = std::str::from_utf8(header).map_err(|_| bad("header is not text".into()))?;
+    let field = |key: &str| -> Option<&str> {
+        let at = header.find(&format!("'{key}'"))? + key.len() + 2;
+        let rest = header[at..].trim_start().strip_prefix(':')?.trim_start();
+        Some(rest)
+    };
+    let descr = field("descr").ok_or_else(|| bad("no descr".into()))?;
+    if !(descr.starts_with("'<f4'") || descr.starts_with("'=f4'")) {
+        return Err(bad(format!(
+            "dtype {} is not little-endian float32",
+            descr.split(',').next().unwrap_or("")
+        )));
+    }
+    if !field("fortran_order").is_some_and(|v| v.starts_with("False")) {
+        return Err(bad("only C-order arrays are read".into()));
+    }
+    let shape = field("shape").ok_or_else(|| bad("no shape".into()))?;
+    let inner = shape
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("bad shape".into()))?;
+    let dims: Vec<usize> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| bad(format!("bad shape {inner:?}")))
+        })
+        .collect::<Result<_>>()?;
+    let [n, dim] = dims[..] else {
+        return Err(bad(format!("shape ({inner}) is not 2-D")));
+    };
+    let body = &b[start + hlen..];
+    let want = n.checked_mul(dim).and_then(|x| x.checked_mul(4));
+    if want != Some(body.len()) {
+        return Err(IoError::format(
+            path,
+            "npy data",
+            format!("{} bytes for shape ({n}, {dim}) (truncated?)", body.len()),
+        ));
+    }
+    Ok((bytemuck::pod_collect_to_vec(body), dim))
+}
+
+fn read_arrow(path: &Path, id_column: &str) -> Result<InputVectors> {
+    let file = File::open(path).map_err(|e| IoError::os(path, e))?;
+    let bad = |section: &str, msg: String| IoError::format(path, section, msg);
+    let reader = arrow_ipc::reader::FileReader::try_new(file, None)
+        .map_err(|e| bad("arrow ipc", e.to_string()))?;
+    let mut out = InputVectors {
+        data: Vec::new(),
+        dim: 0,
+        ids: InputIds::RowNumbers,
+    };
+    for (i, batch) in reader.enumerate() {
+        let batch = batch.map_err(|e| bad(&format!("record batch {i}"), e.to_string()))?;
+        append_batch(&mut out, &batch, id_column)
+            .map_err(|msg| bad(&format!("record batch {i}"), msg))?;
+    }
+    if out.dim == 0 {
+        return Err(bad("arrow ipc", "no vector rows".into()));
+    }
+    Ok(out)
+}
+
+fn append_batch(
+    out: &mut InputVectors,
+    batch: &RecordBatch,
+    id_column: &str,
+) -> std::result::Result<(), String> {
+    let schema = batch.schema();
+    let vi = schema
+        .fields()
+        .iter()
+        .position(|f| matches!(f.data_type(), DataType::FixedSizeList(c, _) if *c.data_type() == DataType::Float32))
+        .ok_or("no FixedSizeList<Float32> vector column")?;
+    let col = batch.column(vi);
+    if col.null_count() > 0 {
+        return Err(format!(
+            "null vectors in column {:?}",
+            schema.field(vi).name()
+        ));
+    }
+    let list = col.as_fixed_size_list();
+    let dim = list.value_length() as usize;
+    if out.dim != 0 && dim != out.dim {
+        return Err(format!(
+            "vector width {dim} differs from earlier batches' {}",
+            out.dim
+        ));
+    }
+    out.dim = dim;
+    let values = list.values().as_primitive::<Float32Type>();
+    let start = list.offset() * dim;
+    out.data
+        .extend_from_slice(&values.values()[start..start + list.len() * dim]);
+    let Some(ids) = batch.column_by_name(id_column) else {
+        return Ok(());
+    };
+    if ids.null_count() > 0 {
+        return Err(format!("null ids in {id_column:?}"));
+    }
+    let first = out.data.len() == list.len() * dim;
+    let mismatch = || format!("{id_column:?} changes type between batches");
+    match ids.data_type() {
+        DataType::UInt64 | DataType::Int64 => {
+            let v: Vec<u64> = if *ids.data_type() == DataType::UInt64 {
+                ids.as_primitive::<UInt64Type>().values().to_vec()
+            } else {
+                let v = ids.as_primitive::<Int64Type>().values();
+                if let Some(x) = v.iter().find(|x| **x < 0) {
+                    return Err(format!("negative id {x} in {id_column:?}"));
+                }
+                v.iter().map(|&x| x as u64).collect()
+            };
+            match (&mut out.ids, first) {
+                (InputIds::Numbers(all), false) => all.extend(v),
+                (ids @ InputIds::RowNumbers, true) => *ids = InputIds::Numbers(v),
+                _ => return Err(mismatch()),
+            }
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let v: Vec<String> = match ids.data_type() {
+                DataType::Utf8 => ids
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|s| s.unwrap_or("").to_string())
+                    .collect(),
+                DataType::LargeUtf8 => ids
+                    .as_string::<i64>()
+                    .iter()
+                    .map(|s| s.unwrap_or("").to_string())
+                    .collect(),
+                _ => ids
+                    .as_string_view()
+                    .iter()
+                    .map(|s| s.unwrap_or("").to_string())
+                    .collect(),
+            };
+            match (&mut out.ids, first) {
+                (InputIds::Strings(all), false) => all.extend(v),
+                (ids @ InputIds::RowNumbers, true) => *ids = InputIds::Strings(v),
+                _ => return Err(mismatch()),
+            }
+        }
+        other => {
+            return Err(format!(
+                "{id_column:?} is {other}; expected UInt64, Int64 or Utf8"
+            ));
+        }
+    }
+    Ok(())
+}

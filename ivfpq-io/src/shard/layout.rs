@@ -1,0 +1,511 @@
+//! The shard file's fixed structures: header, directory and footer, and the checks a
+//! reader runs before it trusts any offset. `docs/format.md` is the specification; this
+//! module is its only implementation, shared by the writer and the reader.
+
+use std::ops::Range;
+
+use ivfpq_core::{Metric, VectorStorage};
+use ivfpq_simd::PQ8_BLOCK;
+
+use crate::error::{IoError, Result};
+
+/// First bytes of every shard file.
+pub const MAGIC: [u8; 8] = *b"IVFPQSHD";
+/// Last bytes of every shard file.
+pub const FOOTER_MAGIC: [u8; 8] = *b"IVFPQEND";
+/// The one format version this code reads and writes.
+pub const VERSION: u32 = 1;
+/// Every section starts at a multiple of this, so mapped sections cast to `f32`/`u64`
+/// without copies and each starts on its own cache line.
+pub const ALIGN: u64 = 64;
+/// Header length in bytes.
+pub const HEADER_LEN: usize = 64;
+/// Footer length in bytes.
+pub const FOOTER_LEN: usize = 64;
+/// Directory bytes before the partition entries (centroids, codebooks, labels).
+pub const DIR_MODEL_LEN: usize = 3 * SECTION_LEN;
+/// Bytes per model-section entry: offset, length, CRC32C, reserved.
+const SECTION_LEN: usize = 24;
+/// Bytes per partition entry: list offset, rows, vectors offset, list CRC32C, reserved.
+pub const ENTRY_LEN: usize = 32;
+/// Bytes per row of label references in a list block: offset u64, length u32, CRC32C u32.
+pub const LABEL_REF_LEN: u64 = 16;
+/// Header flag: rows have string ids ("labels"), kept in the labels section.
+const FLAG_LABELS: u32 = 1;
+
+/// `x` rounded up to [`ALIGN`].
+pub fn align_up(x: u64) -> u64 {
+    x.div_ceil(ALIGN) * ALIGN
+}
+
+/// CRC32C (Castagnoli), hardware-accelerated where the CPU has it.
+pub fn crc(bytes: &[u8]) -> u32 {
+    crc32c::crc32c(bytes)
+}
+
+/// What the header says about the model and the stored vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Distance metric.
+    pub metric: Metric,
+    /// How refine vectors are stored.
+    pub storage: VectorStorage,
+    /// Vector dimension.
+    pub dim: u32,
+    /// Coarse partitions.
+    pub nlist: u32,
+    /// PQ sub-quantizers.
+    pub m: u32,
+    /// Whether rows carry string ids (labels).
+    pub labels: bool,
+}
+
+fn metric_code(m: Metric) -> u32 {
+    match m {
+        Metric::L2 => 0,
+        Metric::Cosine => 1,
+        Metric::Dot => 2,
+    }
+}
+
+fn storage_code(s: VectorStorage) -> u32 {
+    match s {
+        VectorStorage::None => 0,
+        VectorStorage::F32 => 1,
+        VectorStorage::F16 => 2,
+    }
+}
+
+/// Reads a little-endian integer at `at` from a slice the caller sized.
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+impl Header {
+    /// Bytes per stored coordinate (0 when no vectors are stored).
+    pub fn vector_bytes(&self) -> u64 {
+        match self.storage {
+            VectorStorage::None => 0,
+            VectorStorage::F32 => 4,
+            VectorStorage::F16 => 2,
+        }
+    }
+
+    /// Length of one stored row.
+    pub fn row_len(&self) -> u64 {
+        self.dim as u64 * self.vector_bytes()
+    }
+
+    /// Length of a partition's list block (`ids | codes | row CRCs | label refs`) for
+    /// `rows` vectors, or `None` on overflow.
+    pub fn list_len(&self, rows: u64) -> Option<u64> {
+        // pq8_blocked_len, checked: `rows` comes from a file and may be anything.
+        let block = PQ8_BLOCK as u64;
+        let codes = rows
+            .div_ceil(block)
+            .checked_mul(block)?
+            .checked_mul(self.m as u64)?;
+        let crcs = if self.storage == VectorStorage::None {
+            0
+        } else {
+            rows.checked_mul(4)?
+        };
+        let refs = if self.labels {
+            rows.checked_mul(LABEL_REF_LEN)?
+        } else {
+            0
+        };
+        rows.checked_mul(8)?
+            .checked_add(codes)?
+            .checked_add(crcs)?
+            .checked_add(refs)
+    }
+
+    /// Length of a partition's vectors section, or `None` on overflow.
+    pub fn vectors_len(&self, rows: u64) -> Option<u64> {
+        rows.checked_mul(self.row_len())
+    }
+
+    /// The 64 header bytes.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+        b[16..20].copy_from_slice(&metric_code(self.metric).to_le_bytes());
+        b[20..24].copy_from_slice(&storage_code(self.storage).to_le_bytes());
+        b[24..28].copy_from_slice(&8u32.to_le_bytes());
+        b[28..32].copy_from_slice(&self.dim.to_le_bytes());
+        b[32..36].copy_from_slice(&self.nlist.to_le_bytes());
+        b[36..40].copy_from_slice(&self.m.to_le_bytes());
+        let flags = if self.labels { FLAG_LABELS } else { 0 };
+        b[40..44].copy_from_slice(&flags.to_le_bytes());
+        let c = crc(&b[..60]);
+        b[60..64].copy_from_slice(&c.to_le_bytes());
+        b
+    }
+
+    /// Parses and checks the header bytes of file `file`.
+    pub fn decode(b: &[u8], file: &str) -> Result<Header> {
+        let bad = |msg: String| IoError::format(file, "header", msg);
+        if b.len() < HEADER_LEN {
+            return Err(bad(format!("{} bytes, need {HEADER_LEN}", b.len())));
+        }
+        if b[0..8] != MAGIC {
+            return Err(bad(format!("bad magic {:02x?}", &b[0..8])));
+        }
+        let version = le_u32(b, 8);
+        if version != VERSION {
+            return Err(bad(format!(
+                "format version {version} is not supported (this build reads {VERSION})"
+            )));
+        }
+        let (want, got) = (le_u32(b, 60), crc(&b[..60]));
+        if want != got {
+            return Err(bad(format!(
+                "checksum mismatch: stored {want:08x}, computed {got:08x}"
+            )));
+        }
+        if le_u32(b, 12) as usize != HEADER_LEN {
+            return Err(bad(format!(
+                "header length {} != {HEADER_LEN}",
+                le_u32(b, 12)
+            )));
+        }
+        let metric = match le_u32(b, 16) {
+            0 => Metric::L2,
+            1 => Metric::Cosine,
+            2 => Metric::Dot,
+            x => return Err(bad(format!("unknown metric code {x}"))),
+        };
+        let storage = match le_u32(b, 20) {
+            0 => VectorStorage::None,
+            1 => VectorStorage::F32,
+            2 => VectorStorage::F16,
+            x => return Err(bad(format!("unknown vector storage code {x}"))),
+        };
+        if le_u32(b, 24) != 8 {
+            return Err(bad(format!(
+                "{} bits per code; this build reads 8",
+                le_u32(b, 24)
+            )));
+        }
+        let h = Header {
+            metric,
+            storage,
+            dim: le_u32(b, 28),
+            nlist: le_u32(b, 32),
+            m: le_u32(b, 36),
+            labels: le_u32(b, 40) & FLAG_LABELS != 0,
+        };
+        if le_u32(b, 40) & !FLAG_LABELS != 0 {
+            return Err(bad(format!("unknown flags {:08x}", le_u32(b, 40))));
+        }
+        if h.dim == 0 || h.nlist == 0 || h.m == 0 || !h.dim.is_multiple_of(h.m) {
+            return Err(bad(format!(
+                "inconsistent shape: dim {} nlist {} m {}",
+                h.dim, h.nlist, h.m
+            )));
+        }
+        Ok(h)
+    }
+}
+
+/// Where one model section (centroids or codebooks) lies, and its checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Section {
+    /// Byte offset (a multiple of [`ALIGN`]).
+    pub offset: u64,
+    /// Byte length.
+    pub len: u64,
+    /// CRC32C of the section's bytes.
+    pub crc: u32,
+}
+
+impl Section {
+    /// The byte range.
+    pub fn range(&self) -> Range<u64> {
+        self.offset..self.offset + self.len
+    }
+}
+
+/// One partition's entry in the directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Offset of the list block `ids | codes | row CRCs`.
+    pub list_offset: u64,
+    /// Vectors in the partition.
+    pub rows: u64,
+    /// Offset of the vectors section (0 when no vectors are stored).
+    pub vectors_offset: u64,
+    /// CRC32C of the whole list block.
+    pub list_crc: u32,
+}
+
+/// Offsets, counts and checksums of every section; checked against the file length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Directory {
+    /// Coarse centroids, `nlist × dim` f32.
+    pub centroids: Section,
+    /// PQ codebooks, `m × 256 × dim/m` f32.
+    pub codebooks: Section,
+    /// UTF-8 string ids, concatenated in id order (empty without labels).
+    pub labels: Section,
+    /// One entry per partition.
+    pub entries: Vec<Entry>,
+}
+
+impl Directory {
+    /// Directory length for `nlist` partitions.
+    pub fn encoded_len(nlist: usize) -> usize {
+        DIR_MODEL_LEN + nlist * ENTRY_LEN
+    }
+
+    /// The directory bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(Self::encoded_len(self.entries.len()));
+        for s in [&self.centroids, &self.codebooks, &self.labels] {
+            b.extend_from_slice(&s.offset.to_le_bytes());
+            b.extend_from_slice(&s.len.to_le_bytes());
+            b.extend_from_slice(&s.crc.to_le_bytes());
+            b.extend_from_slice(&0u32.to_le_bytes());
+        }
+        for e in &self.entries {
+            b.extend_from_slice(&e.list_offset.to_le_bytes());
+            b.extend_from_slice(&e.rows.to_le_bytes());
+            b.extend_from_slice(&e.vectors_offset.to_le_bytes());
+            b.extend_from_slice(&e.list_crc.to_le_bytes());
+            b.extend_from_slice(&0u32.to_le_bytes());
+        }
+        b
+    }
+
+    /// Parses the directory and checks every section against the header and against
+    /// `dir_offset` (sections lie in order, aligned, between the header and the
+    /// directory, without overlap).
+    pub fn decode(b: &[u8], h: &Header, dir_offset: u64, file: &str) -> Result<Directory> {
+        let nlist = h.nlist as usize;
+        if b.len() != Self::encoded_len(nlist) {
+            return Err(IoError::format(
+                file,
+                "directory",
+                format!("{} bytes for {nlist} partitions", b.len()),
+            ));
+        }
+        let section = |i: usize| Section {
+            offset: le_u64(b, i * SECTION_LEN),
+            len: le_u64(b, i * SECTION_LEN + 8),
+            crc: le_u32(b, i * SECTION_LEN + 16),
+        };
+        let (centroids, codebooks, labels) = (section(0), section(1), section(2));
+        let entries: Vec<Entry> = (0..nlist)
+            .map(|l| {
+                let at = DIR_MODEL_LEN + l * ENTRY_LEN;
+                Entry {
+                    list_offset: le_u64(b, at),
+                    rows: le_u64(b, at + 8),
+                    vectors_offset: le_u64(b, at + 16),
+                    list_crc: le_u32(b, at + 24),
+                }
+            })
+            .collect();
+        let dir = Directory {
+            centroids,
+            codebooks,
+            labels,
+            entries,
+        };
+        dir.check(h, dir_offset, file)?;
+        Ok(dir)
+    }
+
+    fn check(&self, h: &Header, dir_offset: u64, file: &str) -> Result<()> {
+        let (dim, nlist) = (h.dim as u64, h.nlist as u64);
+        // Each section must start at or after `cursor`, aligned, and end by `dir_offset`.
+        let mut cursor = HEADER_LEN as u64;
+        let mut place = |name: &dyn Fn() -> String, off: u64, len: Option<u64>| -> Result<()> {
+            let len = len.ok_or_else(|| IoError::format(file, name(), "length overflows"))?;
+            let end = off.checked_add(len);
+            if !off.is_multiple_of(ALIGN) || off < cursor || end.is_none_or(|e| e > dir_offset) {
+                return Err(IoError::format(
+                    file,
+                    name(),
+                    format!(
+                        "{len} bytes at offset {off} fall outside [{cursor}, {dir_offset}) \
+                         or are not {ALIGN}-aligned"
+                    ),
+                ));
+            }
+            cursor = end.unwrap_or(dir_offset);
+            Ok(())
+        };
+        let want = nlist.checked_mul(dim).and_then(|x| x.checked_mul(4));
+        if want != Some(self.centroids.len) {
+            return Err(IoError::format(
+                file,
+                "centroids",
+                "length does not match header",
+            ));
+        }
+        place(&|| "centroids".into(), self.centroids.offset, want)?;
+        let want = Some(dim * 256 * 4);
+        if want != Some(self.codebooks.len) {
+            return Err(IoError::format(
+                file,
+                "codebooks",
+                "length does not match header",
+            ));
+        }
+        place(&|| "codebooks".into(), self.codebooks.offset, want)?;
+        if h.labels {
+            place(
+                &|| "labels".into(),
+                self.labels.offset,
+                Some(self.labels.len),
+            )?;
+        } else if self.labels
+            != (Section {
+                offset: 0,
+                len: 0,
+                crc: 0,
+            })
+        {
+            return Err(IoError::format(
+                file,
+                "labels",
+                "present but the header has no labels flag",
+            ));
+        }
+        for (l, e) in self.entries.iter().enumerate() {
+            place(
+                &|| format!("partition {l} list"),
+                e.list_offset,
+                h.list_len(e.rows),
+            )?;
+            if h.storage != VectorStorage::None {
+                place(
+                    &|| format!("partition {l} vectors"),
+                    e.vectors_offset,
+                    h.vectors_len(e.rows),
+                )?;
+            } else if e.vectors_offset != 0 {
+                return Err(IoError::format(
+                    file,
+                    format!("partition {l} vectors"),
+                    "offset set but the header stores no vectors",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the model sections end, read from raw directory bytes before they are
+    /// checked (the reader reads `[0, model_end)` in one request, then checks).
+    pub fn model_end(b: &[u8]) -> u64 {
+        if b.len() < DIR_MODEL_LEN {
+            return 0;
+        }
+        le_u64(b, SECTION_LEN).saturating_add(le_u64(b, SECTION_LEN + 8))
+    }
+
+    /// Total vectors.
+    pub fn rows(&self) -> u64 {
+        self.entries.iter().map(|e| e.rows).sum()
+    }
+}
+
+/// The last 64 bytes: where the directory is, its checksum, and the file length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footer {
+    /// Directory offset.
+    pub dir_offset: u64,
+    /// Directory length.
+    pub dir_len: u64,
+    /// CRC32C of the directory.
+    pub dir_crc: u32,
+    /// Total vectors.
+    pub rows: u64,
+    /// Partitions (must match the header).
+    pub nlist: u32,
+    /// Length of the whole file, footer included.
+    pub file_len: u64,
+}
+
+impl Footer {
+    /// The 64 footer bytes.
+    pub fn encode(&self) -> [u8; FOOTER_LEN] {
+        let mut b = [0u8; FOOTER_LEN];
+        b[0..8].copy_from_slice(&self.dir_offset.to_le_bytes());
+        b[8..16].copy_from_slice(&self.dir_len.to_le_bytes());
+        b[16..20].copy_from_slice(&self.dir_crc.to_le_bytes());
+        b[20..24].copy_from_slice(&VERSION.to_le_bytes());
+        b[24..32].copy_from_slice(&self.file_len.to_le_bytes());
+        b[32..40].copy_from_slice(&self.rows.to_le_bytes());
+        b[40..44].copy_from_slice(&self.nlist.to_le_bytes());
+        let c = crc(&b[..52]);
+        b[52..56].copy_from_slice(&c.to_le_bytes());
+        b[56..64].copy_from_slice(&FOOTER_MAGIC);
+        b
+    }
+
+    /// Parses the last [`FOOTER_LEN`] bytes of a file that is `file_len` bytes long.
+    pub fn decode(b: &[u8], file_len: u64, file: &str) -> Result<Footer> {
+        let bad = |msg: String| IoError::format(file, "footer", msg);
+        if b.len() != FOOTER_LEN || file_len < (HEADER_LEN + FOOTER_LEN) as u64 {
+            return Err(bad(format!(
+                "file is {file_len} bytes, too short for a shard (truncated?)"
+            )));
+        }
+        if b[56..64] != FOOTER_MAGIC {
+            return Err(bad("bad magic (truncated or not a shard file)".into()));
+        }
+        let (want, got) = (le_u32(b, 52), crc(&b[..52]));
+        if want != got {
+            return Err(bad(format!(
+                "checksum mismatch: stored {want:08x}, computed {got:08x}"
+            )));
+        }
+        let version = le_u32(b, 20);
+        if version != VERSION {
+            return Err(bad(format!(
+                "format version {version} is not supported (this build reads {VERSION})"
+            )));
+        }
+        let f = Footer {
+            dir_offset: le_u64(b, 0),
+            dir_len: le_u64(b, 8),
+            dir_crc: le_u32(b, 16),
+            file_len: le_u64(b, 24),
+            rows: le_u64(b, 32),
+            nlist: le_u32(b, 40),
+        };
+        if f.file_len != file_len {
+            return Err(bad(format!(
+                "records a {}-byte file but it is {file_len} bytes",
+                f.file_len
+            )));
+        }
+        let dir_end = f.dir_offset.checked_add(f.dir_len);
+        if f.dir_offset < HEADER_LEN as u64 || dir_end != Some(file_len - FOOTER_LEN as u64) {
+            return Err(bad(format!(
+                "directory at {} (+{}) does not end where the footer starts",
+                f.dir_offset, f.dir_len
+            )));
+        }
+        if f.dir_len != Directory::encoded_len(f.nlist as usize) as u64 {
+            return Err(bad(format!(
+                "directory of {} bytes cannot hold {} partitions",
+                f.dir_len, f.nlist
+            )));
+        }
+        Ok(f)
+    }
+}

@@ -1,0 +1,16 @@
+//! Shard files: one immutable, checksummed file per built index (`docs/format.md`).
+//!
+//! [`ShardWriter`] streams a file partition by partition; [`write_shard`] writes an
+//! in-memory index atomically. [`Shard`] opens a file from a local path (memory-mapped)
+//! or an object-store URL and searches it, reading only what a query needs.
+
+mod block;
+mod cache;
+pub mod fuzz;
+pub mod layout;
+mod reader;
+mod writer;
+
+pub use reader::{OpenOptions, QueryOutput, ReadStats, Shard};
+pub(crate) use writer::write_file_atomic;
+pub use writer::{ShardWriter, write_shard, write_shard_labeled};

@@ -1,0 +1,93 @@
+//! `ivfpq build`: vectors from a file → one shard file, local or on object storage.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use ivfpq::core::{IndexParams, IvfPqIndex, VectorStorage};
+use ivfpq::io::{InputIds, is_url, read_vectors, upload_file, write_shard_labeled};
+
+use crate::bench::spinner;
+use crate::store::StoreArgs;
+
+/// Options of `ivfpq build`.
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Input vectors: .fvecs, .npy (f32, 2-D) or Arrow IPC (.arrow) with an id column.
+    #[arg(long)]
+    input: PathBuf,
+    /// Output shard: a local path or an object-store URL (s3://bucket/key, ...).
+    #[arg(long)]
+    output: String,
+    /// Metric: l2, cosine or dot.
+    #[arg(long, default_value = "l2")]
+    metric: String,
+    /// Coarse partitions (default: sqrt(n)).
+    #[arg(long)]
+    nlist: Option<usize>,
+    /// PQ sub-quantizers (default: dim / 16).
+    #[arg(long)]
+    m: Option<usize>,
+    /// Refine vectors stored in the shard: f32, f16 or none.
+    #[arg(long, default_value = "f32")]
+    vectors: String,
+    /// Id column of Arrow input (u64, i64 or string); without it rows are numbered.
+    #[arg(long, default_value = "id")]
+    id_column: String,
+    /// RNG seed: the same input and seed give a byte-identical shard.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let storage = match a.vectors.as_str() {
+        "f32" => VectorStorage::F32,
+        "f16" => VectorStorage::F16,
+        "none" => VectorStorage::None,
+        other => return Err(format!("--vectors {other:?}: expected f32, f16 or none").into()),
+    };
+    let store = a.store.store_options()?;
+    let sp = spinner(&format!("reading {}", a.input.display()));
+    let input = read_vectors(&a.input, &a.id_column)?;
+    let n = input.len();
+    let (ids, labels): (Vec<u64>, Option<Vec<String>>) = match input.ids {
+        InputIds::RowNumbers => ((0..n as u64).collect(), None),
+        InputIds::Numbers(v) => (v, None),
+        // String ids: rows are numbered, and the shard keeps the strings.
+        InputIds::Strings(s) => ((0..n as u64).collect(), Some(s)),
+    };
+    let params = IndexParams {
+        metric: a.metric.parse()?,
+        nlist: a.nlist,
+        m: a.m,
+        seed: a.seed,
+        storage,
+        ..Default::default()
+    };
+    sp.set_message(format!("training and adding {n} × {} vectors", input.dim));
+    let t = std::time::Instant::now();
+    let index = IvfPqIndex::build(&input.data, &ids, input.dim, &params)?;
+    let build_s = t.elapsed().as_secs_f64();
+    sp.set_message(format!("writing {}", a.output));
+    let len = if is_url(&a.output) {
+        // Stream to a local temporary file, then upload without replacing anything.
+        let tmp = std::env::temp_dir().join(format!("ivfpq-upload-{}.shard", std::process::id()));
+        let res = write_shard_labeled(&index, labels.as_deref(), &tmp)
+            .and_then(|_| upload_file(&tmp, &a.output, &store));
+        let _ = std::fs::remove_file(&tmp);
+        res?
+    } else {
+        write_shard_labeled(&index, labels.as_deref(), Path::new(&a.output))?
+    };
+    sp.finish_and_clear();
+    println!(
+        "wrote {} ({len} bytes): {n} vectors, dim {}, nlist {}, m {}, metric {}, build {build_s:.2}s",
+        a.output,
+        input.dim,
+        index.model().nlist(),
+        index.model().pq().m(),
+        index.metric()
+    );
+    Ok(())
+}

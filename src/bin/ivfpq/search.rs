@@ -1,0 +1,110 @@
+//! `ivfpq search`: query a shard file (local or on object storage) and write the results.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ivfpq::core::SearchParams;
+use ivfpq::io::{ResultRow, Shard, read_vectors, write_csv, write_results};
+
+use crate::store::StoreArgs;
+
+/// Options of `ivfpq search`.
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Shard path or URL.
+    #[arg(long)]
+    index: String,
+    /// Query vectors: .fvecs, .npy or Arrow IPC.
+    #[arg(long)]
+    queries: PathBuf,
+    /// Results per query.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Partitions probed per query.
+    #[arg(long, default_value_t = 16)]
+    nprobe: usize,
+    /// Rerank k × refine candidates with exact distances (1: no rerank).
+    #[arg(long, default_value_t = 1)]
+    refine: usize,
+    /// Results file (.csv or .arrow); without it, CSV goes to stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Add each result's stored vector.
+    #[arg(long)]
+    with_vectors: bool,
+    /// Print requests, round trips and bytes read to stderr.
+    #[arg(long)]
+    stats: bool,
+    /// Queries per batch (one batch's probed partitions are fetched together).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub fn run(a: SearchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let t_open = std::time::Instant::now();
+    let shard = Shard::open(&a.index, &a.store.open_options()?)?;
+    let open_s = t_open.elapsed().as_secs_f64();
+    let open_reads = ivfpq::io::ByteSource::counters(&**shard_source(&shard)).get();
+    let q = read_vectors(&a.queries, "id")?;
+    let params = SearchParams::new(a.k, a.nprobe).with_refine(a.refine);
+    let dim = q.dim.max(1);
+    let mut rows = Vec::new();
+    let mut total = ivfpq::io::ReadStats::default();
+    let mut max_trips = 0;
+    let t = std::time::Instant::now();
+    for (b, chunk) in q.data.chunks(dim * a.batch.max(1)).enumerate() {
+        let out = shard.query(chunk, &params, true, a.with_vectors)?;
+        total.add(&out.stats);
+        max_trips = max_trips.max(out.stats.round_trips);
+        for (i, hits) in out.hits.iter().enumerate() {
+            for (rank, h) in hits.iter().enumerate() {
+                rows.push(ResultRow {
+                    query: (b * a.batch.max(1) + i) as u32,
+                    rank: rank as u32,
+                    id: h.id,
+                    label: out.labels.as_ref().map(|l| l[i][rank].clone()),
+                    distance: h.distance,
+                    vector: out.vectors.as_ref().map(|v| v[i][rank].clone()),
+                });
+            }
+        }
+    }
+    let search_s = t.elapsed().as_secs_f64();
+    match &a.output {
+        Some(p) => write_results(p, &rows)?,
+        None => write_csv(&mut std::io::stdout().lock(), &rows)?,
+    }
+    if a.stats {
+        let nq = q.len().max(1) as f64;
+        let s = total;
+        eprintln!(
+            "open: {:.3}s, {} requests, {} bytes",
+            open_s, open_reads.0, open_reads.1
+        );
+        eprintln!(
+            "search: {} queries in {:.3}s; per query: {:.1} requests, {:.2} round trips (max {} per batch), {:.0} bytes fetched, {:.0} bytes needed ({:.3}x), {} of {} partition reads from cache, {} rows read",
+            q.len(),
+            search_s,
+            s.requests as f64 / nq,
+            s.round_trips as f64 / nq,
+            max_trips,
+            s.bytes_fetched as f64 / nq,
+            s.bytes_needed as f64 / nq,
+            if s.bytes_needed > 0 {
+                s.bytes_fetched as f64 / s.bytes_needed as f64
+            } else {
+                1.0
+            },
+            s.cache_hits,
+            s.partitions,
+            s.rows
+        );
+    }
+    Ok(())
+}
+
+fn shard_source(shard: &Shard) -> &ivfpq::io::SharedSource {
+    shard.source()
+}

@@ -1,0 +1,223 @@
+//! `ivfpq build`, `search` and `inspect` end to end, from each input format.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow_array::builder::{FixedSizeListBuilder, Float32Builder};
+use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_schema::{Field, Schema};
+use ivfpq::datasets::{SynthSpec, synthetic};
+
+fn run(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_ivfpq"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ivfpq-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn write_npy(path: &Path, data: &[f32], dim: usize) {
+    let header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {dim}), }}",
+        data.len() / dim
+    );
+    let mut h = header.into_bytes();
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(b' ');
+    }
+    h.push(b'\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    b.extend_from_slice(&h);
+    b.extend_from_slice(bytemuck::cast_slice(data));
+    std::fs::write(path, b).unwrap();
+}
+
+fn write_arrow(path: &Path, data: &[f32], dim: usize, labels: &[String]) {
+    let mut b = FixedSizeListBuilder::new(Float32Builder::new(), dim as i32);
+    for row in data.chunks(dim) {
+        b.values().append_slice(row);
+        b.append(true);
+    }
+    let vectors = b.finish();
+    let ids = StringArray::from_iter_values(labels);
+    let schema = Schema::new(vec![
+        Field::new("id", ids.data_type().clone(), false),
+        Field::new("embedding", vectors.data_type().clone(), false),
+    ]);
+    let batch =
+        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(ids), Arc::new(vectors)]).unwrap();
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = arrow_ipc::writer::FileWriter::try_new(f, &batch.schema()).unwrap();
+    w.write(&batch).unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn build_inspect_search_from_npy_and_arrow_with_string_ids() {
+    let dir = tmp("shard");
+    let ds = synthetic(&SynthSpec {
+        n: 3000,
+        queries: 4,
+        dim: 16,
+        seed: 9,
+        ..Default::default()
+    });
+    let npy = dir.join("base.npy");
+    write_npy(&npy, &ds.base, 16);
+    let qnpy = dir.join("q.npy");
+    write_npy(&qnpy, &ds.queries, 16);
+    let labels: Vec<String> = (0..3000).map(|i| format!("P{i:05}")).collect();
+    let arrow = dir.join("base.arrow");
+    write_arrow(&arrow, &ds.base, 16, &labels);
+
+    let a = dir.join("a.shard");
+    run(&[
+        "build",
+        "--input",
+        s(&npy),
+        "--output",
+        s(&a),
+        "--nlist",
+        "20",
+        "--m",
+        "4",
+        "--metric",
+        "cosine",
+    ]);
+    let text = String::from_utf8(run(&["inspect", s(&a), "--verify"]).stdout).unwrap();
+    for want in [
+        "3000 rows, dim 16",
+        "nlist 20, m 4",
+        "metric     cosine",
+        "partitions min",
+        "verify",
+    ] {
+        assert!(text.contains(want), "{want:?} not in {text}");
+    }
+    let csv = dir.join("a.csv");
+    run(&[
+        "search",
+        "--index",
+        s(&a),
+        "--queries",
+        s(&qnpy),
+        "--k",
+        "5",
+        "--nprobe",
+        "20",
+        "--refine",
+        "4",
+        "--output",
+        s(&csv),
+    ]);
+    let out = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "query,rank,id,distance");
+    assert_eq!(lines.len(), 1 + 4 * 5);
+    // Query 0 is not in the base; its nearest neighbour by exact search is ds.gt[0].
+    assert!(
+        lines[1].starts_with(&format!("0,0,{},", ds.gt[0])),
+        "{}",
+        lines[1]
+    );
+
+    let b = dir.join("b.shard");
+    run(&[
+        "build",
+        "--input",
+        s(&arrow),
+        "--output",
+        s(&b),
+        "--nlist",
+        "20",
+        "--m",
+        "4",
+    ]);
+    let text = String::from_utf8(run(&["inspect", s(&b)]).stdout).unwrap();
+    assert!(text.contains("string ids yes"), "{text}");
+    let res = dir.join("b.arrow");
+    let out = run(&[
+        "search",
+        "--index",
+        s(&b),
+        "--queries",
+        s(&qnpy),
+        "--k",
+        "3",
+        "--nprobe",
+        "20",
+        "--refine",
+        "4",
+        "--with-vectors",
+        "--stats",
+        "--output",
+        s(&res),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("round trips"));
+    let f = std::fs::File::open(&res).unwrap();
+    let batches: Vec<RecordBatch> = arrow_ipc::reader::FileReader::try_new(f, None)
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect();
+    let batch = &batches[0];
+    assert_eq!(batch.num_rows(), 12);
+    let ids = batch
+        .column_by_name("id")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    assert_eq!(ids.value(0), labels[ds.gt[0] as usize]);
+    assert!(batch.column_by_name("vector").is_some());
+}
+
+#[test]
+fn bad_inputs_are_named() {
+    let dir = tmp("bad");
+    let npy = dir.join("x.npy");
+    std::fs::write(&npy, b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8'}").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ivfpq"))
+        .args([
+            "build",
+            "--input",
+            s(&npy),
+            "--output",
+            s(&dir.join("o.shard")),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("x.npy") && err.contains("npy header"), "{err}");
+    assert!(!dir.join("o.shard").exists());
+    let junk = dir.join("junk.shard");
+    std::fs::write(&junk, vec![7u8; 500]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ivfpq"))
+        .args(["inspect", s(&junk)])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("junk.shard") && err.contains("footer"),
+        "{err}"
+    );
+}
