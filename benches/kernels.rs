@@ -6,13 +6,15 @@
 //! - `many_l1/{dot,l2sq}/LEVEL/D`: one query against rows that fit in L1 (≤ 16 KiB).
 //! - `many_stream/{dot,l2sq}/LEVEL/D`: one query streaming through 1M rows (memory-bound).
 //! - `pq8_scan/LEVEL/M`: 8-bit PQ scan of 32k codes; throughput in code bytes.
+//! - `pq4_scan/LEVEL/M`: 4-bit fast-scan of 32k codes (threshold 0, so no hits);
+//!   throughput in codes (vectors) scanned.
 //!
 //! Set `IVFPQ_BENCH_QUICK=1` to skip the 1M-row streaming group.
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ivfpq::simd::{Kernels, Level, pack_pq8_blocks};
+use ivfpq::simd::{Kernels, Level, pack_pq4_blocks, pack_pq8_blocks, pq4_m_pad};
 
 const DIMS: [usize; 4] = [50, 128, 384, 960];
 
@@ -114,5 +116,41 @@ fn pq8(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pair, many_l1, many_stream, pq8);
+fn pq4(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pq4_scan");
+    let n = 32 * 1024;
+    for m in [16usize, 32, 64, 120] {
+        let mut lut: Vec<u8> = data(m * 16, 7)
+            .iter()
+            .map(|x| ((x + 0.5) * 255.0) as u8)
+            .collect();
+        lut.resize(pq4_m_pad(m) * 16, 0);
+        let codes: Vec<u8> = data(n * m, 8)
+            .iter()
+            .map(|x| ((x + 0.5) * 15.0) as u8)
+            .collect();
+        let blocked = pack_pq4_blocks(&codes, m);
+        let (mut sums, mut hits) = (Vec::new(), Vec::new());
+        g.throughput(Throughput::Elements(n as u64));
+        for k in levels() {
+            g.bench_with_input(BenchmarkId::new(k.level().to_string(), m), &m, |bch, _| {
+                bch.iter(|| {
+                    hits.clear();
+                    k.pq4_scan(
+                        black_box(&lut),
+                        black_box(&blocked),
+                        m,
+                        n,
+                        0,
+                        &mut sums,
+                        &mut hits,
+                    )
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, pair, many_l1, many_stream, pq8, pq4);
 criterion_main!(benches);

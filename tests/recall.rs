@@ -59,6 +59,11 @@ fn recall(index: &IvfPqIndex, ds: &Dataset, nprobe: usize, refine: usize) -> f64
 /// number is one draw). So the floor is compared with our mean over five seeds, never
 /// with one chosen seed.
 fn check(metric: Metric, floors: &[(usize, usize, f64)]) {
+    check_with(params(metric), floors)
+}
+
+fn check_with(base: IndexParams, floors: &[(usize, usize, f64)]) {
+    let metric = base.metric;
     let ds = dataset(metric);
     let seeds = [1u64, 2, 3, 4, 5];
     let mut sums = vec![0.0; floors.len()];
@@ -67,7 +72,7 @@ fn check(metric: Metric, floors: &[(usize, usize, f64)]) {
             &ds,
             &IndexParams {
                 seed,
-                ..params(metric)
+                ..base.clone()
             },
         );
         if i == 0 {
@@ -88,7 +93,10 @@ fn check(metric: Metric, floors: &[(usize, usize, f64)]) {
     }
     for (sum, &(nprobe, refine, floor)) in sums.iter().zip(floors) {
         let r = sum / seeds.len() as f64;
-        eprintln!("{metric} nprobe={nprobe} refine={refine} mean recall@10={r:.4} (FAISS {floor})");
+        let bits = base.nbits;
+        eprintln!(
+            "{metric} {bits}-bit nprobe={nprobe} refine={refine} mean recall@10={r:.4} (FAISS {floor})"
+        );
         assert!(
             r >= floor,
             "{metric} nprobe={nprobe} refine={refine}: mean recall {r:.4} < FAISS {floor}"
@@ -131,6 +139,33 @@ fn recall_dot() {
         ],
     );
 }
+
+/// 4-bit fast-scan, 16 sub-quantizers (the code bytes of PQ8 with m = 8), against FAISS
+/// IndexIVFPQFastScan with the same nlist and sub-quantizers (`peers.py --engines
+/// faiss-fastscan --m 8`, which uses 2·m 4-bit sub-quantizers).
+#[test]
+fn recall_4bit_fast_scan() {
+    for (metric, floors) in [
+        (Metric::L2, FLOOR4_L2),
+        (Metric::Cosine, FLOOR4_COS),
+        (Metric::Dot, FLOOR4_DOT),
+    ] {
+        let p = IndexParams {
+            m: Some(16),
+            nbits: 4,
+            ..params(metric)
+        };
+        check_with(
+            p,
+            &[(8, 1, floors[0]), (8, 4, floors[1]), (32, 4, floors[2])],
+        );
+    }
+}
+
+// FAISS fast-scan recall@10 at (nprobe 8, refine 1), (8, 4), (32, 4) on the same data.
+const FLOOR4_L2: [f64; 3] = [0.3595, 0.706, 0.705];
+const FLOOR4_COS: [f64; 3] = [0.2715, 0.609, 0.6105];
+const FLOOR4_DOT: [f64; 3] = [0.2405, 0.5415, 0.542];
 
 // FAISS recall@10 at (nprobe 8, refine 1), (8, 4), (32, 4) on the same data.
 // Measured with faiss-cpu (scripts/peers_contiguous.py wraps peers.py, see its doc).

@@ -19,6 +19,10 @@ fn tmpdir(tag: &str) -> PathBuf {
 }
 
 fn build(metric: Metric, storage: VectorStorage) -> (IvfPqIndex, Vec<f32>) {
+    build_bits(metric, storage, 8)
+}
+
+fn build_bits(metric: Metric, storage: VectorStorage, nbits: u32) -> (IvfPqIndex, Vec<f32>) {
     let ds = synthetic(&SynthSpec {
         n: N,
         queries: 40,
@@ -33,6 +37,7 @@ fn build(metric: Metric, storage: VectorStorage) -> (IvfPqIndex, Vec<f32>) {
         metric,
         nlist: Some(48),
         m: Some(8),
+        nbits,
         storage,
         ..Default::default()
     };
@@ -90,6 +95,30 @@ fn mmap_and_object_store_match_memory_for_every_metric_and_storage() {
             let back = mapped.to_index().unwrap();
             assert_eq!(back.partitions(), index.partitions());
         }
+    }
+}
+
+#[test]
+fn four_bit_shards_match_memory() {
+    let dir = tmpdir("pq4");
+    for (metric, storage) in [
+        (Metric::L2, VectorStorage::F16),
+        (Metric::Dot, VectorStorage::None),
+    ] {
+        let (index, q) = build_bits(metric, storage, 4);
+        assert_eq!(index.model().nbits(), 4);
+        let path = dir.join(format!("{metric}.shard"));
+        write_shard(&index, &path).unwrap();
+        let mapped = Shard::open(path.to_str().unwrap(), &OpenOptions::default()).unwrap();
+        let remote = Shard::open(&file_url(&path), &OpenOptions::default()).unwrap();
+        assert_eq!(mapped.header().bits, 4);
+        mapped.verify().unwrap();
+        for p in settings(storage) {
+            let want = index.search(&q, &p).unwrap();
+            assert_eq!(mapped.search(&q, &p).unwrap(), want, "{metric} mmap");
+            assert_eq!(remote.search(&q, &p).unwrap(), want, "{metric} remote");
+        }
+        assert_eq!(mapped.to_index().unwrap().partitions(), index.partitions());
     }
 }
 

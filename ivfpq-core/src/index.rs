@@ -133,8 +133,10 @@ impl IvfPqIndex {
         let data = &data[..];
         let (assign, codes) = self.model.encode(data);
         let m = self.model.pq().m();
+        let nbits = self.model.nbits();
         for i in 0..n {
             self.partitions[assign[i] as usize].push(
+                nbits,
                 &codes[i * m..(i + 1) * m],
                 ids[i],
                 &data[i * dim..(i + 1) * dim],

@@ -14,6 +14,7 @@ mod model;
 mod params;
 mod partition;
 mod pq;
+mod scan4;
 mod search;
 mod validate;
 
@@ -24,5 +25,5 @@ pub use metric::Metric;
 pub use model::{IvfPqModel, PRECOMPUTED_TABLE_BUDGET};
 pub use params::{IdFilter, IndexParams, MAX_K, SearchParams, VectorStorage};
 pub use partition::{Partition, Vectors};
-pub use pq::{KSUB, ProductQuantizer};
+pub use pq::{KSUB, KSUB4, ProductQuantizer};
 pub use search::{Candidate, Hit, Neighbor, QueryBatch};

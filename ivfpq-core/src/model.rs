@@ -10,7 +10,7 @@ use crate::error::{IvfPqError, Result};
 use crate::kmeans::{self, KMeansParams, Nearest};
 use crate::metric::Metric;
 use crate::params::IndexParams;
-use crate::pq::{KSUB, ProductQuantizer};
+use crate::pq::{KSUB, KSUB4, ProductQuantizer};
 use crate::validate;
 
 /// Bytes above which the L2 precomputed table is not built (lookup tables are then
@@ -48,10 +48,11 @@ impl IvfPqModel {
                 got: n,
             });
         }
-        if n < KSUB {
+        let ksub = if params.nbits == 4 { KSUB4 } else { KSUB };
+        if n < ksub {
             return Err(IvfPqError::TooFewTrainingPoints {
-                param: "m (256 codewords per sub-quantizer)",
-                need: KSUB,
+                param: "m (a codeword per code value in each sub-quantizer)",
+                need: ksub,
                 got: n,
             });
         }
@@ -83,8 +84,13 @@ impl IvfPqModel {
             dim,
             centroids,
             centroid_norms,
-            pq: ProductQuantizer::from_codebooks(dim, m, vec![0.0; dim * KSUB])
-                .expect("valid shape"),
+            pq: ProductQuantizer::from_codebooks(dim, m, ksub, vec![0.0; dim * ksub]).ok_or(
+                IvfPqError::MDoesNotDivideDim {
+                    dim,
+                    m,
+                    suggestions: Vec::new(),
+                },
+            )?,
             precomputed: Vec::new(),
         };
         let (assign, _) = shell.assign(&sample);
@@ -99,6 +105,7 @@ impl IvfPqModel {
             &residuals,
             dim,
             m,
+            ksub,
             params.pq_iters,
             params.max_points_per_centroid,
             params.seed,
@@ -140,13 +147,14 @@ impl IvfPqModel {
 
     fn precompute(&mut self, kern: &Kernels) {
         let (m, nlist) = (self.pq.m(), self.nlist());
-        if !self.metric.is_l2_family() || nlist * m * KSUB * 4 > PRECOMPUTED_TABLE_BUDGET {
+        let k = self.pq.ksub();
+        if !self.metric.is_l2_family() || nlist * m * k * 4 > PRECOMPUTED_TABLE_BUDGET {
             self.precomputed = Vec::new();
             return;
         }
-        let mut t = vec![0.0f32; nlist * m * KSUB];
-        for (l, tl) in t.chunks_exact_mut(m * KSUB).enumerate() {
-            kern.pq_lut_dot(self.centroid(l), self.pq.codebooks_t(), KSUB, tl);
+        let mut t = vec![0.0f32; nlist * m * k];
+        for (l, tl) in t.chunks_exact_mut(m * k).enumerate() {
+            kern.pq_lut_dot(self.centroid(l), self.pq.codebooks_t(), k, tl);
             for (x, n) in tl.iter_mut().zip(self.pq.centroid_norms()) {
                 *x = 2.0 * *x + n;
             }
@@ -169,6 +177,11 @@ impl IvfPqModel {
         self.centroid_norms.len()
     }
 
+    /// Bits per code: 8 or 4.
+    pub fn nbits(&self) -> u32 {
+        self.pq.nbits()
+    }
+
     /// The product quantizer.
     pub fn pq(&self) -> &ProductQuantizer {
         &self.pq
@@ -186,7 +199,7 @@ impl IvfPqModel {
 
     /// The precomputed L2 table of partition `l`, if one was built.
     pub(crate) fn precomputed(&self, l: usize) -> Option<&[f32]> {
-        let w = self.pq.m() * KSUB;
+        let w = self.pq.m() * self.pq.ksub();
         self.precomputed.get(l * w..(l + 1) * w)
     }
 

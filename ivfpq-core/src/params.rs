@@ -28,7 +28,8 @@ pub struct IndexParams {
     pub nlist: Option<usize>,
     /// PQ sub-quantizers; `None` means `dim / 16` (or the nearest divisor of `dim`).
     pub m: Option<usize>,
-    /// Bits per sub-quantizer code. Only 8 is implemented here.
+    /// Bits per sub-quantizer code: 8 (256 codewords, scanned by table gathers) or 4
+    /// (16 codewords, fast-scan with in-register tables).
     pub nbits: u32,
     /// Coarse k-means iterations (default 10).
     pub kmeans_iters: usize,
@@ -69,8 +70,12 @@ impl IndexParams {
     pub fn resolved_m(&self, dim: usize) -> Result<usize> {
         let m = match self.m {
             Some(m) => m,
-            // dim/16 when it divides; otherwise the divisor of dim nearest to dim/16.
-            None => nearest_divisors(dim, (dim / 16).max(1))[0],
+            // dim/16 (8-bit) or dim/8 (4-bit: the same code bytes) when it divides;
+            // otherwise the divisor of dim nearest to it.
+            None => {
+                let per = if self.nbits == 4 { 8 } else { 16 };
+                nearest_divisors(dim, (dim / per).max(1))[0]
+            }
         };
         if m == 0 || m > dim || !dim.is_multiple_of(m) {
             return Err(IvfPqError::MDoesNotDivideDim {
@@ -83,10 +88,10 @@ impl IndexParams {
     }
 
     pub(crate) fn check(&self) -> Result<()> {
-        if self.nbits != 8 {
+        if self.nbits != 8 && self.nbits != 4 {
             return Err(invalid(
                 "nbits",
-                format!("{} bits per code is not supported; use 8", self.nbits),
+                format!("{} bits per code is not supported; use 8 or 4", self.nbits),
             ));
         }
         if self.nlist == Some(0) {

@@ -1,7 +1,7 @@
 //! One inverted list: codes in the blocked layout, ids, and full vectors for refine.
 
 use half::f16;
-use ivfpq_simd::PQ8_BLOCK;
+use ivfpq_simd::{PQ8_BLOCK, pq4_push};
 
 use crate::params::VectorStorage;
 
@@ -37,7 +37,8 @@ impl Vectors {
 /// The vectors assigned to one coarse centroid.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Partition {
-    /// 8-bit codes, in blocks of 32 (see `ivfpq_simd::pack_pq8_blocks`).
+    /// Codes in blocks of 32: 8-bit as `ivfpq_simd::pack_pq8_blocks` lays them out,
+    /// 4-bit as `ivfpq_simd::pack_pq4_blocks` does.
     pub codes: Vec<u8>,
     /// Caller ids, one per vector.
     pub ids: Vec<u64>,
@@ -64,10 +65,16 @@ impl Partition {
         self.ids.is_empty()
     }
 
-    /// Appends one vector: its code (`m` bytes) goes into its block slot.
-    pub(crate) fn push(&mut self, code: &[u8], id: u64, row: &[f32]) {
+    /// Appends one vector: its code (`m` bytes, one code each) goes into its block slot.
+    pub(crate) fn push(&mut self, nbits: u32, code: &[u8], id: u64, row: &[f32]) {
         let m = code.len();
         let i = self.ids.len();
+        if nbits == 4 {
+            pq4_push(&mut self.codes, m, i, code);
+            self.ids.push(id);
+            self.vectors.push(row);
+            return;
+        }
         if i.is_multiple_of(PQ8_BLOCK) {
             self.codes.resize(self.codes.len() + PQ8_BLOCK * m, 0);
         }

@@ -10,6 +10,8 @@ use crate::kmeans::{self, KMeansParams, Nearest};
 
 /// Centroids per sub-quantizer for 8-bit codes.
 pub const KSUB: usize = 256;
+/// Centroids per sub-quantizer for 4-bit codes.
+pub const KSUB4: usize = 16;
 
 /// A trained product quantizer.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +19,8 @@ pub struct ProductQuantizer {
     dim: usize,
     m: usize,
     dsub: usize,
+    /// Codewords per sub-quantizer: 256 (8-bit codes) or 16 (4-bit).
+    ksub: usize,
     /// `m × ksub × dsub`, row-major: sub-quantizer j's centroid c is at `(j·ksub + c)·dsub`.
     codebooks: Vec<f32>,
     /// The same, each sub-quantizer transposed to `dsub × ksub` for the LUT kernels.
@@ -26,20 +30,27 @@ pub struct ProductQuantizer {
 }
 
 impl ProductQuantizer {
-    /// Builds a quantizer from trained codebooks (`m × 256 × dim/m`, row-major).
+    /// Builds a quantizer from trained codebooks (`m × ksub × dim/m`, row-major), with
+    /// `ksub` 256 (8-bit codes) or 16 (4-bit).
     ///
     /// Returns `None` if the shapes disagree.
-    pub fn from_codebooks(dim: usize, m: usize, codebooks: Vec<f32>) -> Option<ProductQuantizer> {
-        if m == 0 || !dim.is_multiple_of(m) || codebooks.len() != dim * KSUB {
+    pub fn from_codebooks(
+        dim: usize,
+        m: usize,
+        ksub: usize,
+        codebooks: Vec<f32>,
+    ) -> Option<ProductQuantizer> {
+        let ok_k = ksub == KSUB || ksub == KSUB4;
+        if !ok_k || m == 0 || !dim.is_multiple_of(m) || codebooks.len() != dim * ksub {
             return None;
         }
         let dsub = dim / m;
         let mut codebooks_t = vec![0.0; codebooks.len()];
         for j in 0..m {
-            for c in 0..KSUB {
+            for c in 0..ksub {
                 for d in 0..dsub {
-                    codebooks_t[j * dsub * KSUB + d * KSUB + c] =
-                        codebooks[(j * KSUB + c) * dsub + d];
+                    codebooks_t[j * dsub * ksub + d * ksub + c] =
+                        codebooks[(j * ksub + c) * dsub + d];
                 }
             }
         }
@@ -48,6 +59,7 @@ impl ProductQuantizer {
             dim,
             m,
             dsub,
+            ksub,
             codebooks,
             codebooks_t,
             norms,
@@ -60,6 +72,7 @@ impl ProductQuantizer {
         data: &[f32],
         dim: usize,
         m: usize,
+        ksub: usize,
         iters: usize,
         max_points: usize,
         seed: u64,
@@ -71,7 +84,7 @@ impl ProductQuantizer {
             .map(|j| {
                 let sub = sub_columns(data, dim, j * dsub, dsub, n);
                 let p = KMeansParams {
-                    k: KSUB,
+                    k: ksub,
                     iters,
                     max_points_per_centroid: max_points,
                     seed: seed ^ (j as u64 + 1),
@@ -80,7 +93,7 @@ impl ProductQuantizer {
             })
             .collect();
         let codebooks = books.concat();
-        ProductQuantizer::from_codebooks(dim, m, codebooks)
+        ProductQuantizer::from_codebooks(dim, m, ksub, codebooks)
             .expect("shapes are consistent by construction")
     }
 
@@ -92,6 +105,16 @@ impl ProductQuantizer {
     /// Number of sub-quantizers (bytes per code).
     pub fn m(&self) -> usize {
         self.m
+    }
+
+    /// Codewords per sub-quantizer: 256 or 16.
+    pub fn ksub(&self) -> usize {
+        self.ksub
+    }
+
+    /// Bits per code: 8 or 4.
+    pub fn nbits(&self) -> u32 {
+        if self.ksub == KSUB4 { 4 } else { 8 }
     }
 
     /// Coordinates per sub-vector.
@@ -122,8 +145,9 @@ impl ProductQuantizer {
         let mut dists = vec![0f32; n];
         for j in 0..self.m {
             let sub = sub_columns(x, self.dim, j * self.dsub, self.dsub, n);
-            let book = &self.codebooks[j * KSUB * self.dsub..(j + 1) * KSUB * self.dsub];
-            let norms = &self.norms[j * KSUB..(j + 1) * KSUB];
+            let k = self.ksub;
+            let book = &self.codebooks[j * k * self.dsub..(j + 1) * k * self.dsub];
+            let norms = &self.norms[j * k..(j + 1) * k];
             kmeans::assign(
                 &sub,
                 self.dsub,
@@ -146,7 +170,7 @@ impl ProductQuantizer {
             .zip(out.chunks_exact_mut(self.dim))
         {
             for (j, &c) in code.iter().enumerate() {
-                let src = &self.codebooks[(j * KSUB + c as usize) * self.dsub..][..self.dsub];
+                let src = &self.codebooks[(j * self.ksub + c as usize) * self.dsub..][..self.dsub];
                 row[j * self.dsub..(j + 1) * self.dsub].copy_from_slice(src);
             }
         }

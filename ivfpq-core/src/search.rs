@@ -20,6 +20,7 @@ use crate::lists::{Lists, Rows};
 use crate::model::IvfPqModel;
 use crate::params::{SearchParams, VectorStorage};
 use crate::pq::KSUB;
+use crate::scan4::{self, Scratch4};
 use crate::validate;
 
 /// One search result.
@@ -54,11 +55,12 @@ struct Scratch {
     residual: Vec<f32>,
     row: Vec<f32>,
     suffix: Vec<f32>,
+    fast: Scratch4,
 }
 
 impl Scratch {
     fn new(model: &IvfPqModel) -> Scratch {
-        let w = model.pq().m() * KSUB;
+        let w = model.pq().m() * model.pq().ksub();
         Scratch {
             qterm: vec![0.0; w],
             lut: vec![0.0; w],
@@ -68,6 +70,7 @@ impl Scratch {
             residual: vec![0.0; model.dim()],
             row: vec![0.0; model.dim()],
             suffix: Vec::new(),
+            fast: Scratch4::default(),
         }
     }
 }
@@ -264,7 +267,8 @@ impl<'a> QueryBatch<'a> {
         }
         order.sort_unstable_by(by);
         // Query-only term: −2⟨q_j, r_jc⟩ (L2 family) or −⟨q_j, r_jc⟩ (dot).
-        kern.pq_lut_dot(q, model.pq().codebooks_t(), KSUB, &mut s.qterm);
+        let ksub = model.pq().ksub();
+        kern.pq_lut_dot(q, model.pq().codebooks_t(), ksub, &mut s.qterm);
         let scale = if model.metric().is_l2_family() {
             -2.0
         } else {
@@ -284,7 +288,7 @@ impl<'a> QueryBatch<'a> {
         top: &mut TopK,
     ) {
         let (kern, model) = (self.kern, self.model);
-        let m = model.pq().m();
+        let (m, ksub) = (model.pq().m(), model.pq().ksub());
         // For dot every probe shares the query-only table, so its suffix minima are
         // computed once per query, not once per probe.
         let shared_lut = !model.metric().is_l2_family();
@@ -307,9 +311,20 @@ impl<'a> QueryBatch<'a> {
                 for ((r, a), c) in s.residual.iter_mut().zip(q).zip(model.centroid(l as usize)) {
                     *r = a - c;
                 }
-                kern.pq_lut_l2(&s.residual, model.pq().codebooks_t(), KSUB, &mut s.lut);
+                kern.pq_lut_l2(&s.residual, model.pq().codebooks_t(), ksub, &mut s.lut);
                 (&s.lut, 0.0)
             };
+            if ksub != KSUB {
+                let filter = self.params.filter.as_ref();
+                let thr = top.threshold();
+                scan4::scan_list(kern, lut, bias, part, m, thr, &mut s.fast, |h, d| {
+                    if filter.is_none_or(|f| f.accepts(part.ids[h as usize])) {
+                        top.push(d, ((l as u64) << 32) | h as u64);
+                    }
+                });
+                top.compact();
+                continue;
+            }
             s.dists.resize(part.ids.len(), 0.0);
             let threshold = top.threshold();
             let bound = if threshold.is_finite() && m >= 4 {
@@ -317,7 +332,7 @@ impl<'a> QueryBatch<'a> {
                     // suffix[j] = Σ_{j' ≥ j} min of table row j': the least the rest can add.
                     s.suffix.clear();
                     s.suffix.resize(m + 1, 0.0);
-                    kern.row_mins(lut, KSUB, &mut s.suffix[..m]);
+                    kern.row_mins(lut, ksub, &mut s.suffix[..m]);
                     for j in (0..m).rev() {
                         s.suffix[j] += s.suffix[j + 1];
                     }

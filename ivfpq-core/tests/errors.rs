@@ -170,3 +170,39 @@ fn results_are_sorted_by_distance_then_id_and_k_larger_than_n_returns_all() {
         assert!((w[0].distance, w[0].id) <= (w[1].distance, w[1].id));
     }
 }
+
+#[test]
+fn code_width_must_be_4_or_8_and_4_bit_defaults_to_dim_over_8() {
+    let d = data(1000);
+    let ids: Vec<u64> = (0..1000).collect();
+    for nbits in [0u32, 2, 5, 16] {
+        let p = IndexParams {
+            nlist: Some(4),
+            nbits,
+            ..Default::default()
+        };
+        let msg = message(IvfPqIndex::build(&d, &ids, DIM, &p).unwrap_err());
+        assert!(msg.contains("nbits"), "{msg}");
+    }
+    let p = IndexParams {
+        nlist: Some(4),
+        nbits: 4,
+        ..Default::default()
+    };
+    assert_eq!(p.resolved_m(960).unwrap(), 120);
+    let index = IvfPqIndex::build(&d, &ids, DIM, &p).unwrap();
+    assert_eq!((index.model().nbits(), index.model().pq().m()), (4, 1));
+    let hits = index.search(&d[..DIM], &SearchParams::new(3, 4)).unwrap();
+    assert_eq!(hits[0].len(), 3);
+    // 4-bit training needs only 16 points per sub-quantizer.
+    let few = IvfPqIndex::build(
+        &d[..20 * DIM],
+        &ids[..20],
+        DIM,
+        &IndexParams {
+            nlist: Some(2),
+            ..p
+        },
+    );
+    assert!(few.is_ok());
+}

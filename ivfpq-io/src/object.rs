@@ -279,28 +279,42 @@ pub fn upload_file(local: &FsPath, url: &str, opts: &StoreOptions) -> Result<u64
                 .map_err(|e| store_err(url, e))?;
             return Ok(len);
         }
-        if store.head(&path).await.is_ok() {
-            return Err(IoError::format(
-                url,
-                "upload",
-                "object already exists; shards are immutable",
-            ));
+        // Multipart uploads cannot be conditional here: check first, and go ahead only on
+        // a definite "not found".
+        match store.head(&path).await {
+            Err(object_store::Error::NotFound { .. }) => {}
+            Ok(_) => {
+                return Err(IoError::format(
+                    url,
+                    "upload",
+                    "object already exists; shards are immutable",
+                ));
+            }
+            Err(e) => return Err(store_err(url, e)),
         }
+        let mut file = std::fs::File::open(local).map_err(|e| IoError::os(local, e))?;
         let upload = store
             .put_multipart(&path)
             .await
             .map_err(|e| store_err(url, e))?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
-        let mut file = std::fs::File::open(local).map_err(|e| IoError::os(local, e))?;
         let mut buf = vec![0u8; PART];
         loop {
-            let n = std::io::Read::read(&mut file, &mut buf).map_err(|e| IoError::os(local, e))?;
+            let n = match std::io::Read::read(&mut file, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    // Abort, so no orphaned parts stay behind.
+                    let _ = w.abort().await;
+                    return Err(IoError::os(local, e));
+                }
+            };
             if n == 0 {
                 break;
             }
-            w.wait_for_capacity(4)
-                .await
-                .map_err(|e| store_err(url, e))?;
+            if let Err(e) = w.wait_for_capacity(4).await {
+                let _ = w.abort().await;
+                return Err(store_err(url, e));
+            }
             w.write(&buf[..n]);
         }
         w.finish().await.map_err(|e| store_err(url, e))?;

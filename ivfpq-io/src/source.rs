@@ -187,6 +187,10 @@ pub fn read_coalesced(source: &dyn ByteSource, ranges: &[Range<u64>]) -> Result<
     let total = merged.iter().map(|r| r.end - r.start).sum();
     let mut out = Vec::with_capacity(ranges.len());
     for r in ranges {
+        if r.end <= r.start {
+            out.push(Bytes::new());
+            continue;
+        }
         let i = merged.partition_point(|m| m.end < r.end);
         let Some(m) = merged
             .get(i)

@@ -171,6 +171,41 @@ impl Kernels {
     pub fn select_below(&self, dists: &[f32], threshold: f32, out: &mut Vec<u32>) {
         (self.select_below)(dists, threshold, out)
     }
+
+    /// 4-bit fast-scan of `n` codes in the layout of [`crate::pack_pq4_blocks`]: writes
+    /// every code's `u16` sum `Σ_j lut[16j + code_i[j]]` to `out` (resized to whole
+    /// blocks), and appends to `hits`, in increasing order, each `i < n` whose sum is at
+    /// most `threshold`. `lut` is `pq4_m_pad(m) × 16` bytes (padding rows zero); the caller
+    /// scales it so that sums fit in `u16`. Every level returns identical results.
+    ///
+    /// # Panics
+    /// If `lut` or `codes` is shorter than that layout needs.
+    #[inline]
+    pub fn pq4_scan(
+        &self,
+        lut: &[u8],
+        codes: &[u8],
+        m: usize,
+        n: usize,
+        threshold: u16,
+        out: &mut Vec<u16>,
+        hits: &mut Vec<u32>,
+    ) {
+        let m_pad = crate::pq4_m_pad(m);
+        let len = crate::pq4_blocked_len(n, m);
+        assert!(
+            lut.len() >= 16 * m_pad,
+            "pq4_scan: lut needs pq4_m_pad(m) × 16 bytes"
+        );
+        assert!(
+            codes.len() >= len,
+            "pq4_scan: codes shorter than n blocked codes"
+        );
+        out.resize(n.div_ceil(crate::PQ4_BLOCK) * crate::PQ4_BLOCK, 0);
+        if m_pad > 0 {
+            (self.pq4_scan)(lut, &codes[..len], m_pad, n, threshold, out, hits)
+        }
+    }
 }
 
 impl Kernels {

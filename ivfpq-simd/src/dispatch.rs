@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use crate::{distance, pq};
+use crate::{distance, pq, pq4};
 
 /// An instruction-set level that kernels are compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -117,6 +117,7 @@ pub struct Kernels {
     pub(crate) argmin_sum: fn(&[f32], &[f32]) -> (usize, f32),
     pub(crate) add: fn(&[f32], &[f32], &mut [f32]),
     pub(crate) row_mins: fn(&[f32], usize, &mut [f32]),
+    pub(crate) pq4_scan: pq4::Pq4Scan,
 }
 
 /// Builds the table for one level from the per-level modules that `kernel_levels!` made.
@@ -139,6 +140,7 @@ macro_rules! table {
             argmin_sum: distance::$m::argmin_sum,
             add: distance::$m::add,
             row_mins: distance::$m::row_mins,
+            pq4_scan: pq4::$m::pq4_scan,
         }
     };
 }

@@ -70,6 +70,23 @@ pub fn pq8_scan(lut: &[f32], codes: &[u8], m: usize, bias: f32) -> Vec<f32> {
         .collect()
 }
 
+/// `u16` sums of row-major 4-bit codes (`n × m`) against an `m × 16` byte table
+/// (wrapping, as the kernels do), and the indices whose sum is at most `threshold`.
+pub fn pq4_scan(lut: &[u8], codes: &[u8], m: usize, threshold: u16) -> (Vec<u16>, Vec<u32>) {
+    let sums: Vec<u16> = codes
+        .chunks_exact(m.max(1))
+        .map(|code| {
+            code.iter().enumerate().fold(0u16, |acc, (j, &c)| {
+                acc.wrapping_add(u16::from(lut[j * 16 + (c & 15) as usize]))
+            })
+        })
+        .collect();
+    let hits = (0..sums.len() as u32)
+        .filter(|&i| sums[i as usize] <= threshold)
+        .collect();
+    (sums, hits)
+}
+
 /// Indices of `dists` at or under `threshold`.
 pub fn select_below(dists: &[f32], threshold: f32) -> Vec<u32> {
     (0..dists.len() as u32)

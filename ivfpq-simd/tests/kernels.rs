@@ -4,7 +4,10 @@
 //! spanning several orders of magnitude. Float tolerances follow the worst-case error of a
 //! reordered f32 sum: `(n + 4) · ε · Σ|terms|`.
 
-use ivfpq_simd::{Kernels, Level, TopK, pack_pq8_blocks, reference, unpack_pq8_code};
+use ivfpq_simd::{
+    Kernels, Level, TopK, pack_pq4_blocks, pack_pq8_blocks, pq4_code, pq4_m_pad, reference,
+    unpack_pq8_code,
+};
 use proptest::prelude::*;
 
 fn levels() -> Vec<&'static Kernels> {
@@ -159,6 +162,38 @@ proptest! {
             let mut out = vec![f32::NAN; n];
             k.pq8_scan(lut, blocked, m, bias, &mut out);
             prop_assert_eq!(&out, &want, "{}", k.level());
+        }
+    }
+
+    #[test]
+    fn pq4_scan_matches_reference(n in 0usize..200, m in 1usize..70, seed in any::<u64>(),
+                                  off in 0usize..3, thr in any::<u16>(), small in any::<bool>()) {
+        let mut x = seed | 1;
+        let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
+        let codes: Vec<u8> = (0..n * m).map(|_| next() as u8 & 15).collect();
+        // Small entries exercise the threshold; full bytes exercise wrapping u16 sums.
+        let cap = if small { 8 } else { 256 };
+        let m_pad = pq4_m_pad(m);
+        let mut lut = vec![0u8; off + m_pad * 16];
+        for v in &mut lut[off..off + m * 16] {
+            *v = (next() % cap) as u8;
+        }
+        let lut = &lut[off..];
+        let thr = if small { thr % (8 * m as u16 + 1) } else { thr };
+        let (want_sums, want_hits) = reference::pq4_scan(lut, &codes, m, thr);
+        let mut blocked = vec![0x55u8; off];
+        blocked.extend(pack_pq4_blocks(&codes, m));
+        let blocked = &blocked[off..];
+        for i in 0..n {
+            for j in 0..m {
+                prop_assert_eq!(pq4_code(blocked, m, i, j), codes[i * m + j]);
+            }
+        }
+        for k in levels() {
+            let (mut sums, mut hits) = (Vec::new(), Vec::new());
+            k.pq4_scan(lut, blocked, m, n, thr, &mut sums, &mut hits);
+            prop_assert_eq!(&sums[..n], &want_sums[..], "{}", k.level());
+            prop_assert_eq!(&hits, &want_hits, "{}", k.level());
         }
     }
 

@@ -1,5 +1,5 @@
-//! One partition's list block (`ids | codes | row CRCs`) and fetched rows, as bytes that
-//! search reads in place.
+//! One partition's list block (`ids | codes | row CRCs | label refs`) and fetched rows,
+//! as bytes that search reads in place.
 
 use std::collections::HashMap;
 

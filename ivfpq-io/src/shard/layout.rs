@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use ivfpq_core::{Metric, VectorStorage};
-use ivfpq_simd::PQ8_BLOCK;
+use ivfpq_simd::{PQ4_BLOCK, PQ8_BLOCK, pq4_m_pad};
 
 use crate::error::{IoError, Result};
 
@@ -58,6 +58,8 @@ pub struct Header {
     pub m: u32,
     /// Whether rows carry string ids (labels).
     pub labels: bool,
+    /// Bits per PQ code: 8 or 4.
+    pub bits: u32,
 }
 
 fn metric_code(m: Metric) -> u32 {
@@ -99,6 +101,26 @@ impl Header {
         }
     }
 
+    /// Bytes of `rows` codes in the blocked layout of the header's code width, or `None`
+    /// on overflow (pq8_blocked_len / pq4_blocked_len, checked: `rows` comes from a file
+    /// and may be anything).
+    pub fn codes_len(&self, rows: u64) -> Option<u64> {
+        if self.bits == 4 {
+            let per_block = 16 * pq4_m_pad(self.m as usize) as u64;
+            rows.div_ceil(PQ4_BLOCK as u64).checked_mul(per_block)
+        } else {
+            let block = PQ8_BLOCK as u64;
+            rows.div_ceil(block)
+                .checked_mul(block)?
+                .checked_mul(self.m as u64)
+        }
+    }
+
+    /// Codewords per sub-quantizer: 256 for 8-bit codes, 16 for 4-bit.
+    pub fn ksub(&self) -> usize {
+        if self.bits == 4 { 16 } else { 256 }
+    }
+
     /// Length of one stored row.
     pub fn row_len(&self) -> u64 {
         self.dim as u64 * self.vector_bytes()
@@ -107,12 +129,7 @@ impl Header {
     /// Length of a partition's list block (`ids | codes | row CRCs | label refs`) for
     /// `rows` vectors, or `None` on overflow.
     pub fn list_len(&self, rows: u64) -> Option<u64> {
-        // pq8_blocked_len, checked: `rows` comes from a file and may be anything.
-        let block = PQ8_BLOCK as u64;
-        let codes = rows
-            .div_ceil(block)
-            .checked_mul(block)?
-            .checked_mul(self.m as u64)?;
+        let codes = self.codes_len(rows)?;
         let crcs = if self.storage == VectorStorage::None {
             0
         } else {
@@ -142,7 +159,7 @@ impl Header {
         b[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
         b[16..20].copy_from_slice(&metric_code(self.metric).to_le_bytes());
         b[20..24].copy_from_slice(&storage_code(self.storage).to_le_bytes());
-        b[24..28].copy_from_slice(&8u32.to_le_bytes());
+        b[24..28].copy_from_slice(&self.bits.to_le_bytes());
         b[28..32].copy_from_slice(&self.dim.to_le_bytes());
         b[32..36].copy_from_slice(&self.nlist.to_le_bytes());
         b[36..40].copy_from_slice(&self.m.to_le_bytes());
@@ -192,10 +209,10 @@ impl Header {
             2 => VectorStorage::F16,
             x => return Err(bad(format!("unknown vector storage code {x}"))),
         };
-        if le_u32(b, 24) != 8 {
+        let bits = le_u32(b, 24);
+        if bits != 8 && bits != 4 {
             return Err(bad(format!(
-                "{} bits per code; this build reads 8",
-                le_u32(b, 24)
+                "{bits} bits per code; this build reads 8 and 4"
             )));
         }
         let h = Header {
@@ -205,7 +222,11 @@ impl Header {
             nlist: le_u32(b, 32),
             m: le_u32(b, 36),
             labels: le_u32(b, 40) & FLAG_LABELS != 0,
+            bits,
         };
+        if b[44..60].iter().any(|&x| x != 0) {
+            return Err(bad("reserved bytes are not zero".into()));
+        }
         if le_u32(b, 40) & !FLAG_LABELS != 0 {
             return Err(bad(format!("unknown flags {:08x}", le_u32(b, 40))));
         }
@@ -219,7 +240,7 @@ impl Header {
     }
 }
 
-/// Where one model section (centroids or codebooks) lies, and its checksum.
+/// Where one whole section (centroids, codebooks or labels) lies, and its checksum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Section {
     /// Byte offset (a multiple of [`ALIGN`]).
@@ -240,7 +261,7 @@ impl Section {
 /// One partition's entry in the directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
-    /// Offset of the list block `ids | codes | row CRCs`.
+    /// Offset of the list block `ids | codes | row CRCs | label refs`.
     pub list_offset: u64,
     /// Vectors in the partition.
     pub rows: u64,
@@ -255,7 +276,7 @@ pub struct Entry {
 pub struct Directory {
     /// Coarse centroids, `nlist × dim` f32.
     pub centroids: Section,
-    /// PQ codebooks, `m × 256 × dim/m` f32.
+    /// PQ codebooks, `m × ksub × dim/m` f32 (`ksub` = 256 for 8-bit codes, 16 for 4-bit).
     pub codebooks: Section,
     /// UTF-8 string ids, concatenated in id order (empty without labels).
     pub labels: Section,
@@ -306,9 +327,11 @@ impl Directory {
             crc: le_u32(b, i * SECTION_LEN + 16),
         };
         let (centroids, codebooks, labels) = (section(0), section(1), section(2));
+        let mut reserved = (0..3).fold(0, |r, i| r | le_u32(b, i * SECTION_LEN + 20));
         let entries: Vec<Entry> = (0..nlist)
             .map(|l| {
                 let at = DIR_MODEL_LEN + l * ENTRY_LEN;
+                reserved |= le_u32(b, at + 28);
                 Entry {
                     list_offset: le_u64(b, at),
                     rows: le_u64(b, at + 8),
@@ -317,6 +340,13 @@ impl Directory {
                 }
             })
             .collect();
+        if reserved != 0 {
+            return Err(IoError::format(
+                file,
+                "directory",
+                "reserved fields are not zero",
+            ));
+        }
         let dir = Directory {
             centroids,
             codebooks,
@@ -356,7 +386,7 @@ impl Directory {
             ));
         }
         place(&|| "centroids".into(), self.centroids.offset, want)?;
-        let want = Some(dim * 256 * 4);
+        let want = Some(dim * h.ksub() as u64 * 4);
         if want != Some(self.codebooks.len) {
             return Err(IoError::format(
                 file,
@@ -493,12 +523,20 @@ impl Footer {
                 f.file_len
             )));
         }
+        // The footer is aligned like every section; the directory ends in the 64 bytes
+        // (at most 63 of them padding) before it.
+        let footer_at = file_len - FOOTER_LEN as u64;
         let dir_end = f.dir_offset.checked_add(f.dir_len);
-        if f.dir_offset < HEADER_LEN as u64 || dir_end != Some(file_len - FOOTER_LEN as u64) {
+        let fits = dir_end.is_some_and(|e| e <= footer_at && footer_at - e < ALIGN);
+        let aligned = footer_at.is_multiple_of(ALIGN) && f.dir_offset.is_multiple_of(ALIGN);
+        if !aligned || f.dir_offset < HEADER_LEN as u64 || !fits {
             return Err(bad(format!(
-                "directory at {} (+{}) does not end where the footer starts",
+                "directory at {} (+{}) does not end just before the footer at {footer_at}",
                 f.dir_offset, f.dir_len
             )));
+        }
+        if le_u64(b, 44) != 0 {
+            return Err(bad("reserved bytes are not zero".into()));
         }
         if f.dir_len != Directory::encoded_len(f.nlist as usize) as u64 {
             return Err(bad(format!(

@@ -1,10 +1,10 @@
 //! The shard reader: open (footer, directory, model), then search by fetching only the
 //! probed partitions' lists and the candidates' rows.
 //!
-//! Over object storage a search costs two round trips after open: the lists of every
-//! probed partition of the batch (one concurrent, coalesced batch of ranged GETs), then
-//! the candidate rows (another). Local files are memory-mapped and the same path
-//! reads them in place.
+//! Over object storage a search costs at most three round trips after open: the lists of
+//! every probed partition of the batch (one concurrent, coalesced batch of ranged GETs),
+//! the candidate rows when refining, and the results' string ids and vectors when asked
+//! for. Local files are memory-mapped and the same path reads them in place.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
@@ -17,7 +17,6 @@ use ivfpq_core::{
     Hit, IvfPqIndex, IvfPqModel, Neighbor, Partition, ProductQuantizer, QueryBatch, SearchParams,
     VectorStorage, Vectors,
 };
-use ivfpq_simd::pq8_blocked_len;
 
 use super::block::{ListBlock, LoadedLists, LoadedRows};
 use super::cache::ListCache;
@@ -183,7 +182,7 @@ impl Shard {
         let centroids = section(&dir.centroids, "centroids")?;
         let codebooks = section(&dir.codebooks, "codebooks")?;
         let (dim, m) = (header.dim as usize, header.m as usize);
-        let pq = ProductQuantizer::from_codebooks(dim, m, codebooks)
+        let pq = ProductQuantizer::from_codebooks(dim, m, header.ksub(), codebooks)
             .ok_or_else(|| IoError::format(&name, "codebooks", "shape does not match header"))?;
         let model = IvfPqModel::from_parts(header.metric, dim, centroids, pq)?;
         tracing::debug!(shard = %name, file_len, nlist = header.nlist, rows = footer.rows, "opened shard");
@@ -480,7 +479,8 @@ impl Shard {
                 v.store(true, Ordering::Release);
             }
         }
-        let codes_len = pq8_blocked_len(e.rows as usize, self.header.m as usize);
+        // Checked against the file when the directory was decoded.
+        let codes_len = self.header.codes_len(e.rows).unwrap_or(0) as usize;
         let has_crcs = self.header.storage != VectorStorage::None;
         Ok(ListBlock::new(b, e.rows as usize, codes_len, has_crcs))
     }
@@ -587,7 +587,9 @@ impl Shard {
             let vlen = self.header.vectors_len(e.rows).unwrap_or(0);
             spans.push(e.vectors_offset..e.vectors_offset + vlen);
         }
-        spans.push(self.footer.dir_offset..self.footer.file_len);
+        let f = &self.footer;
+        spans.push(f.dir_offset..f.dir_offset + f.dir_len);
+        spans.push(f.file_len - FOOTER_LEN as u64..f.file_len);
         spans.retain(|r| r.end > r.start);
         spans.sort_by_key(|r| r.start);
         let gaps: Vec<Range<u64>> = spans

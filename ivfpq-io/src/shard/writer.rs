@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use half::f16;
 use ivfpq_core::{IvfPqIndex, IvfPqModel, Partition, VectorStorage, Vectors};
-use ivfpq_simd::pq8_blocked_len;
+use ivfpq_simd::{pq4_blocked_len, pq8_blocked_len};
 
 use super::layout::{
     ALIGN, Directory, Entry, FOOTER_LEN, Footer, HEADER_LEN, Header, Section, align_up, crc,
@@ -86,6 +86,7 @@ impl<W: Write> ShardWriter<W> {
             nlist,
             m: model.pq().m() as u32,
             labels: labels.is_some(),
+            bits: model.nbits(),
         };
         let empty = Section {
             offset: 0,
@@ -169,7 +170,12 @@ impl<W: Write> ShardWriter<W> {
         if u32::try_from(n).is_err() {
             return Err(bad(format!("{n} rows; a partition holds fewer than 2^32")));
         }
-        if part.codes.len() != pq8_blocked_len(n, m) {
+        let want = if h.bits == 4 {
+            pq4_blocked_len(n, m)
+        } else {
+            pq8_blocked_len(n, m)
+        };
+        if part.codes.len() != want {
             return Err(bad(format!("{} code bytes for {n} rows", part.codes.len())));
         }
         // Row bytes in their stored precision; the list block carries one CRC per row.
@@ -248,15 +254,15 @@ impl<W: Write> ShardWriter<W> {
         }
         let d = self.dir.encode();
         let dir = self.section(&d)?;
+        self.io(|o| o.pad())?;
         let footer = Footer {
             dir_offset: dir.offset,
             dir_len: dir.len,
             dir_crc: dir.crc,
             rows: self.dir.rows(),
             nlist,
-            file_len: dir.offset + dir.len + FOOTER_LEN as u64,
+            file_len: self.out.pos + FOOTER_LEN as u64,
         };
-        debug_assert_eq!(self.out.pos, dir.offset + dir.len);
         let f = footer.encode();
         self.io(|o| {
             o.put(&f)?;

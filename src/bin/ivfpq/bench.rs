@@ -21,10 +21,10 @@ pub struct BenchArgs {
     /// Coarse partitions (default: sqrt(n)).
     #[arg(long)]
     nlist: Option<usize>,
-    /// PQ sub-quantizers (default: dim/16).
+    /// PQ sub-quantizers (default: dim/16 for 8-bit codes, dim/8 for 4-bit).
     #[arg(long)]
     m: Option<usize>,
-    /// Bits per PQ code.
+    /// Bits per PQ code: 8, or 4 for fast-scan.
     #[arg(long, default_value_t = 8)]
     bits: u32,
     /// Comma-separated nprobe values.

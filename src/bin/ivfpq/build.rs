@@ -24,9 +24,12 @@ pub struct BuildArgs {
     /// Coarse partitions (default: sqrt(n)).
     #[arg(long)]
     nlist: Option<usize>,
-    /// PQ sub-quantizers (default: dim / 16).
+    /// PQ sub-quantizers (default: dim / 16 for 8-bit codes, dim / 8 for 4-bit).
     #[arg(long)]
     m: Option<usize>,
+    /// Bits per PQ code: 8, or 4 for fast-scan.
+    #[arg(long, default_value_t = 8)]
+    bits: u32,
     /// Refine vectors stored in the shard: f32, f16 or none.
     #[arg(long, default_value = "f32")]
     vectors: String,
@@ -61,6 +64,7 @@ pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
         metric: a.metric.parse()?,
         nlist: a.nlist,
         m: a.m,
+        nbits: a.bits,
         seed: a.seed,
         storage,
         ..Default::default()
