@@ -153,3 +153,34 @@ fn fuzz_inputs_replay() {
     }
     assert!(n > 0, "no saved fuzz inputs under fuzz/corpus/shard");
 }
+
+/// The named cases: bad magic, unknown version, an offset outside the file — each names
+/// its section.
+#[test]
+fn magic_version_and_offsets_are_named() {
+    let full = shard_bytes(false);
+    let expect = |bytes: Vec<u8>, section: &str, words: &str| {
+        let err = open_verify_search(bytes).expect_err("accepted");
+        let msg = err.to_string();
+        assert!(msg.contains(section) && msg.contains(words), "{msg}");
+    };
+    let mut bad = full.clone();
+    bad[0] = b'X';
+    expect(bad, "header", "bad magic");
+    let mut bad = full.clone();
+    bad[8] = 2; // version 2, then a matching header checksum so only the version is wrong
+    let c = crc32c::crc32c(&bad[..60]);
+    bad[60..64].copy_from_slice(&c.to_le_bytes());
+    expect(bad, "header", "version 2");
+    let n = full.len();
+    let mut bad = full.clone();
+    bad[n - 8..].copy_from_slice(b"NOTASHRD");
+    expect(bad, "footer", "bad magic");
+    // A directory offset past the end, with a valid footer checksum.
+    let mut bad = full.clone();
+    let f = n - 64;
+    bad[f..f + 8].copy_from_slice(&(n as u64 * 2).to_le_bytes());
+    let c = crc32c::crc32c(&bad[f..f + 52]);
+    bad[f + 52..f + 56].copy_from_slice(&c.to_le_bytes());
+    expect(bad, "footer", "directory at");
+}

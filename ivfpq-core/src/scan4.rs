@@ -2,9 +2,10 @@
 //! every code with in-register lookups and `u16` sums, and rescore only the survivors with
 //! the float table, so the byte table's rounding never decides the order.
 
-use ivfpq_simd::{Kernels, PQ4_BLOCK, pq4_m_pad};
+use ivfpq_simd::{Kernels, PQ4_BLOCK, TopK, pq4_m_pad};
 
 use crate::lists::ListRef;
+use crate::params::IdFilter;
 
 /// Buffers for the fast-scan, reused across probes.
 #[derive(Default)]
@@ -66,20 +67,20 @@ fn min_max16(row: &[f32]) -> (f32, f32) {
     (lo[0], hi[0])
 }
 
-/// Scans one partition of 4-bit codes against the float table `lut` (`m × 16`) plus
-/// `bias`, and calls `push(offset, distance)` for every code whose float distance may be
-/// at most `threshold` (all codes when it is infinite). Returns without work when no code
-/// can qualify.
+/// Scans partition `l` of 4-bit codes against the float table `lut` (`m × 16`) plus
+/// `bias`, and offers `top` every code (that `filter` accepts) whose float distance may
+/// beat its threshold, keyed `(l << 32) | offset`, with its float-table distance.
 pub(crate) fn scan_list(
     kern: &Kernels,
     lut: &[f32],
     bias: f32,
-    part: ListRef<'_>,
+    (l, part): (u32, ListRef<'_>),
     m: usize,
-    threshold: f32,
+    filter: Option<&IdFilter>,
     s: &mut Scratch4,
-    mut push: impl FnMut(u32, f32),
+    top: &mut TopK,
 ) {
+    let threshold = top.threshold();
     let n = part.ids.len();
     let (scale, base) = quantize(lut, m, &mut s.lut_q, &mut s.mins);
     // A code at float distance ≤ threshold has a byte sum ≤ (threshold − bias − base)·scale
@@ -97,8 +98,16 @@ pub(crate) fn scan_list(
     kern.pq4_scan(&s.lut_q, part.codes, m, n, thr_q, &mut s.sums, &mut s.hits);
     // Survivors are rescored with the float table (layout: see ivfpq_simd's pq4 module).
     let bsize = 16 * pq4_m_pad(m);
+    // A survivor's float distance is at most this far under its byte-domain estimate
+    // (rounding, plus one unit for float error, as in `thr_q`).
+    let slack = (0.5 * m as f32 + 1.0) / scale;
     for &i in &s.hits {
         let i = i as usize;
+        // The threshold tightens as survivors enter `top`; skip those that cannot.
+        let low = bias + base + s.sums[i] as f32 / scale - slack;
+        if low > top.threshold() || filter.is_some_and(|f| !f.accepts(part.ids[i])) {
+            continue;
+        }
         let at = (i / PQ4_BLOCK) * bsize + i % 16;
         let shift = if i % PQ4_BLOCK < 16 { 0 } else { 4 };
         let bytes = &part.codes[at..];
@@ -117,6 +126,6 @@ pub(crate) fn scan_list(
             acc[t] += row[((bytes[16 * (j0 + t)] >> shift) & 15) as usize];
         }
         let d = bias + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
-        push(i as u32, d);
+        top.push(d, ((l as u64) << 32) | i as u64);
     }
 }

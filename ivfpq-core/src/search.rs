@@ -316,12 +316,7 @@ impl<'a> QueryBatch<'a> {
             };
             if ksub != KSUB {
                 let filter = self.params.filter.as_ref();
-                let thr = top.threshold();
-                scan4::scan_list(kern, lut, bias, part, m, thr, &mut s.fast, |h, d| {
-                    if filter.is_none_or(|f| f.accepts(part.ids[h as usize])) {
-                        top.push(d, ((l as u64) << 32) | h as u64);
-                    }
-                });
+                scan4::scan_list(kern, lut, bias, (l, part), m, filter, &mut s.fast, top);
                 top.compact();
                 continue;
             }

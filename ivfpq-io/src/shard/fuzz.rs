@@ -9,9 +9,42 @@ use ivfpq_core::SearchParams;
 use super::Shard;
 use crate::source::MmapSource;
 
-/// Opens `data` as a shard, verifies it, and runs a small search and a labelled query.
+/// Opens `data` as a shard, verifies it, and runs a small search and a labelled query;
+/// then does it again with the header, directory and footer checksums recomputed, so
+/// that mutations reach the structure checks behind them instead of stopping at a CRC.
 /// Errors are fine; panics, unbounded allocation and out-of-bounds reads are the bugs.
 pub fn exercise(data: &[u8]) {
+    run(data);
+    if let Some(sealed) = reseal(data) {
+        run(&sealed);
+    }
+}
+
+/// `data` with valid header, directory and footer checksums, when it is long enough to
+/// have them.
+fn reseal(data: &[u8]) -> Option<Vec<u8>> {
+    use super::layout::{FOOTER_LEN, HEADER_LEN, crc};
+    let mut b = data.to_vec();
+    let n = b.len();
+    if n < HEADER_LEN + FOOTER_LEN {
+        return None;
+    }
+    let c = crc(&b[..60]);
+    b[60..64].copy_from_slice(&c.to_le_bytes());
+    let f = n - FOOTER_LEN;
+    let word = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]));
+    let (off, len) = (word(&b, f), word(&b, f + 8));
+    let end = off.checked_add(len).filter(|&e| e <= f as u64);
+    if let Some(end) = end {
+        let c = crc(&b[off as usize..end as usize]);
+        b[f + 16..f + 20].copy_from_slice(&c.to_le_bytes());
+    }
+    let c = crc(&b[f..f + 52]);
+    b[f + 52..f + 56].copy_from_slice(&c.to_le_bytes());
+    Some(b)
+}
+
+fn run(data: &[u8]) {
     let source = Arc::new(MmapSource::from_bytes("fuzz", Bytes::copy_from_slice(data)));
     let Ok(shard) = Shard::open_source(source, 1 << 20) else {
         return;
