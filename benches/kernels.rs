@@ -9,6 +9,14 @@
 //! - `pq4_scan/LEVEL/M`: 4-bit fast-scan of 32k codes (threshold 0, so no hits);
 //!   throughput in codes (vectors) scanned.
 //!
+//! - `peak/fma/LEVEL`: register-only FMAs, no loads: the ceiling the f32 kernels are
+//!   measured against, in FMA lanes (= coordinates) per second. It is measured rather than
+//!   taken from a data sheet because the clock under 512-bit FMAs and the number of FMA
+//!   ports differ between parts and hypervisors.
+//!
+//! Rows of the in-L1 groups start on a 64-byte boundary, as refine vectors do in a shard
+//! file; the streaming group uses an ordinary allocation.
+//!
 //! Set `IVFPQ_BENCH_QUICK=1` to skip the 1M-row streaming group.
 
 use std::hint::black_box;
@@ -28,6 +36,13 @@ fn data(n: usize, seed: u64) -> Vec<f32> {
             (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
         })
         .collect()
+}
+
+/// `n` values of `data` starting on a 64-byte boundary (the vector is over-allocated).
+fn aligned(n: usize, seed: u64) -> (Vec<f32>, usize) {
+    let v = data(n + 16, seed);
+    let off = v.as_ptr().align_offset(64).min(16);
+    (v, off)
 }
 
 fn levels() -> Vec<&'static Kernels> {
@@ -65,19 +80,20 @@ fn many(c: &mut Criterion, name: &str, rows_for: impl Fn(usize) -> usize) {
     }
     for &d in &DIMS {
         let n = rows_for(d);
-        let (q, rows) = (data(d, 3), data(n * d, 4));
+        let ((qb, qo), (rb, ro)) = (aligned(d, 3), aligned(n * d, 4));
+        let (q, rows) = (&qb[qo..qo + d], &rb[ro..ro + n * d]);
         let mut out = vec![0.0; n];
         g.throughput(Throughput::Elements((n * d) as u64));
         for k in levels() {
             g.bench_with_input(
                 BenchmarkId::new(format!("dot/{}", k.level()), d),
                 &d,
-                |bch, _| bch.iter(|| k.dot_many(black_box(&q), black_box(&rows), &mut out)),
+                |bch, _| bch.iter(|| k.dot_many(black_box(q), black_box(rows), &mut out)),
             );
             g.bench_with_input(
                 BenchmarkId::new(format!("l2sq/{}", k.level()), d),
                 &d,
-                |bch, _| bch.iter(|| k.l2sq_many(black_box(&q), black_box(&rows), &mut out)),
+                |bch, _| bch.iter(|| k.l2sq_many(black_box(q), black_box(rows), &mut out)),
             );
         }
     }
@@ -152,5 +168,78 @@ fn pq4(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pair, many_l1, many_stream, pq8, pq4);
+/// Register-only FMA throughput (see the module docs).
+#[cfg(target_arch = "x86_64")]
+mod fma_peak {
+    use std::arch::x86_64::*;
+
+    /// Independent accumulators: more than latency (4 cycles) × ports (2) needs.
+    const CHAINS: usize = 12;
+    /// FMAs per chain per call.
+    pub const ITERS: usize = 4096;
+
+    /// FMA lanes per call at `lanes` lanes a vector.
+    pub fn lanes_per_call(lanes: usize) -> u64 {
+        (CHAINS * ITERS * lanes) as u64
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub fn avx512(seed: f32) -> f32 {
+        let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+        let mut acc = [_mm512_set1_ps(seed); CHAINS];
+        for _ in 0..ITERS {
+            for x in acc.iter_mut() {
+                *x = _mm512_fmadd_ps(*x, a, b);
+            }
+        }
+        let s = acc
+            .iter()
+            .fold(_mm512_setzero_ps(), |s, x| _mm512_add_ps(s, *x));
+        _mm512_reduce_add_ps(s)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn avx2(seed: f32) -> f32 {
+        let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+        let mut acc = [_mm256_set1_ps(seed); CHAINS];
+        for _ in 0..ITERS {
+            for x in acc.iter_mut() {
+                *x = _mm256_fmadd_ps(*x, a, b);
+            }
+        }
+        let mut out = [0.0f32; 8];
+        for x in acc {
+            let mut lanes = [0.0f32; 8];
+            // SAFETY: `lanes` is 8 f32s, the width of one unaligned 256-bit store.
+            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), x) };
+            out.iter_mut().zip(lanes).for_each(|(o, l)| *o += l);
+        }
+        out.iter().sum()
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn peak(c: &mut Criterion) {
+    let mut g = c.benchmark_group("peak");
+    if Level::Avx512.is_available() {
+        g.throughput(Throughput::Elements(fma_peak::lanes_per_call(16)));
+        g.bench_function("fma/avx512", |b| {
+            // SAFETY: AVX-512F is available (checked above).
+            b.iter(|| unsafe { fma_peak::avx512(black_box(1.0)) })
+        });
+    }
+    if Level::Avx2.is_available() {
+        g.throughput(Throughput::Elements(fma_peak::lanes_per_call(8)));
+        g.bench_function("fma/avx2", |b| {
+            // SAFETY: AVX2 and FMA are available (checked above).
+            b.iter(|| unsafe { fma_peak::avx2(black_box(1.0)) })
+        });
+    }
+    g.finish();
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn peak(_: &mut Criterion) {}
+
+criterion_group!(benches, peak, pair, many_l1, many_stream, pq8, pq4);
 criterion_main!(benches);

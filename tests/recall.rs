@@ -266,6 +266,42 @@ fn single_query_parallel_probes_equal_sequential() {
     }
 }
 
+/// A batch of 4-bit queries is scanned in groups, list by list; each query alone is
+/// scanned list after list in its own order. Pruning is exact, so the results must match.
+#[test]
+fn grouped_4bit_batch_equals_one_query_at_a_time() {
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    for metric in [Metric::L2, Metric::Cosine, Metric::Dot] {
+        let ds = dataset(metric);
+        let p = IndexParams {
+            m: Some(16),
+            nbits: 4,
+            ..params(metric)
+        };
+        let index = build(&ds, &p);
+        let deny: std::collections::HashSet<u64> = (0..N as u64).step_by(3).collect();
+        let mut filtered = SearchParams::new(7, 16).with_refine(2);
+        filtered.filter = Some(IdFilter::Deny(deny.into()));
+        for sp in [
+            SearchParams::new(10, 8),
+            SearchParams::new(10, 32).with_refine(4),
+            filtered,
+        ] {
+            let batch = index.search(&ds.queries, &sp).unwrap();
+            let single: Vec<_> = ds
+                .queries
+                .chunks(DIM)
+                .flat_map(|q| one.install(|| index.search(q, &sp)).unwrap())
+                .collect();
+            assert_eq!(batch, single, "{metric:?} {sp:?}");
+            assert!(batch.iter().all(|r| r.len() == sp.k), "{metric:?} {sp:?}");
+        }
+    }
+}
+
 #[test]
 fn arrow_batches_add_like_slices() {
     use arrow_array::types::Float32Type;

@@ -33,6 +33,10 @@ pub trait Rows: Sync {
     /// Row `off` of partition `l`, borrowed when stored as f32 or converted into
     /// `scratch` (`dim` long) otherwise; `None` when not stored.
     fn row<'a>(&'a self, l: usize, off: usize, scratch: &'a mut [f32]) -> Option<&'a [f32]>;
+
+    /// Hints that row `off` of partition `l` is read soon (refine asks for all its
+    /// candidates first, so their cache misses overlap). The default does nothing.
+    fn prefetch(&self, _l: usize, _off: usize) {}
 }
 
 /// A stored row as f32: borrowed when already f32, converted into `scratch` from f16.
@@ -79,5 +83,15 @@ impl Rows for IvfPqIndex {
             Vectors::None => VectorsRef::None,
         };
         row_as_f32(stored, scratch)
+    }
+
+    fn prefetch(&self, l: usize, off: usize) {
+        let dim = self.dim();
+        let r = off * dim..(off + 1) * dim;
+        match self.partitions.get(l).map(|p| &p.vectors) {
+            Some(Vectors::F32(v)) => ivfpq_simd::prefetch(v.get(r).unwrap_or_default()),
+            Some(Vectors::F16(v)) => ivfpq_simd::prefetch(v.get(r).unwrap_or_default()),
+            _ => {}
+        }
     }
 }

@@ -16,12 +16,14 @@ use rayon::prelude::*;
 
 use crate::error::{IvfPqError, Result, invalid};
 use crate::index::IvfPqIndex;
-use crate::lists::{Lists, Rows};
+use crate::lists::{ListRef, Lists, Rows};
 use crate::model::IvfPqModel;
 use crate::params::{SearchParams, VectorStorage};
 use crate::pq::KSUB;
 use crate::scan4::{self, Scratch4};
 use crate::validate;
+
+mod group;
 
 /// One search result.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,6 +58,8 @@ struct Scratch {
     row: Vec<f32>,
     suffix: Vec<f32>,
     fast: Scratch4,
+    /// Query-only table terms of a group of queries (see `group`).
+    group_qterms: Vec<f32>,
 }
 
 impl Scratch {
@@ -71,9 +75,13 @@ impl Scratch {
             row: vec![0.0; model.dim()],
             suffix: Vec::new(),
             fast: Scratch4::default(),
+            group_qterms: Vec::new(),
         }
     }
 }
+
+/// Refine rows requested from memory ahead of the one being scored.
+const PREFETCH_AHEAD: usize = 32;
 
 /// Probes fewer than this are not split across threads for a single query.
 const PARALLEL_PROBES_MIN: usize = 16;
@@ -145,12 +153,29 @@ impl<'a> QueryBatch<'a> {
             return vec![self.scan_one_parallel(&self.q, lists)];
         }
         let q: Vec<&[f32]> = self.queries().collect();
+        if self.grouped() {
+            return q
+                .par_chunks(self.group_size(q.len()))
+                .map_init(
+                    || Scratch::new(self.model),
+                    |s, qs| self.scan_group(qs, lists, s),
+                )
+                .flat_map_iter(|c| c)
+                .collect();
+        }
         q.par_iter()
             .map_init(
                 || Scratch::new(self.model),
                 |s, qv| self.scan_query(qv, lists, s),
             )
             .collect()
+    }
+
+    /// Whether queries are scanned in groups, list by list (`group`): 4-bit codes, more
+    /// than one query. (The 8-bit scan is bound by its table lookups, not by reading
+    /// codes, and keeps the simpler per-query order.)
+    fn grouped(&self) -> bool {
+        self.model.pq().ksub() != KSUB && self.len() > 1
     }
 
     /// One query with many probes on a multi-threaded pool: split its probes instead.
@@ -189,6 +214,22 @@ impl<'a> QueryBatch<'a> {
             return vec![neighbors(self.rerank_one(rows, &self.q, &c, &mut row))];
         }
         let q: Vec<&[f32]> = self.queries().collect();
+        if self.grouped() {
+            return q
+                .par_chunks(self.group_size(q.len()))
+                .map_init(
+                    || Scratch::new(self.model),
+                    |s, qs| {
+                        let c = self.scan_group(qs, lists, s);
+                        let rerank = |(qv, c): (&&[f32], Vec<Candidate>)| {
+                            neighbors(self.rerank_one(rows, qv, &c, &mut s.row))
+                        };
+                        qs.iter().zip(c).map(rerank).collect::<Vec<_>>()
+                    },
+                )
+                .flat_map_iter(|n| n)
+                .collect();
+        }
         q.par_iter()
             .map_init(
                 || Scratch::new(self.model),
@@ -300,24 +341,10 @@ impl<'a> QueryBatch<'a> {
             if part.ids.is_empty() {
                 continue;
             }
-            // The probe's table and its constant term. With a precomputed table the coarse
-            // distance is the constant; from the residual table it is inside the lookups.
-            let (lut, bias): (&[f32], f32) = if shared_lut {
-                (&s.qterm, coarse)
-            } else if let Some(t) = model.precomputed(l as usize) {
-                kern.add(t, &s.qterm, &mut s.lut);
-                (&s.lut, coarse)
-            } else {
-                for ((r, a), c) in s.residual.iter_mut().zip(q).zip(model.centroid(l as usize)) {
-                    *r = a - c;
-                }
-                kern.pq_lut_l2(&s.residual, model.pq().codebooks_t(), ksub, &mut s.lut);
-                (&s.lut, 0.0)
-            };
+            let (lut, bias) =
+                self.probe_table(q, &s.qterm, (l, coarse), &mut s.lut, &mut s.residual);
             if ksub != KSUB {
-                let filter = self.params.filter.as_ref();
-                scan4::scan_list(kern, lut, bias, (l, part), m, filter, &mut s.fast, top);
-                top.compact();
+                self.scan4_list(lut, bias, (l, part), &mut s.fast, top);
                 continue;
             }
             s.dists.resize(part.ids.len(), 0.0);
@@ -351,8 +378,53 @@ impl<'a> QueryBatch<'a> {
                 }
                 top.push(s.dists[h as usize], ((l as u64) << 32) | h as u64);
             }
-            top.compact();
+            top.tighten();
         }
+    }
+
+    /// Probe `(l, coarse)`'s table and its constant term, for query `q` whose query-only
+    /// term is `qterm`. With a precomputed table the coarse distance is the constant; from
+    /// the residual table it is inside the lookups; for dot every probe shares `qterm`.
+    fn probe_table<'t>(
+        &self,
+        q: &[f32],
+        qterm: &'t [f32],
+        (l, coarse): (u32, f32),
+        lut: &'t mut [f32],
+        residual: &mut [f32],
+    ) -> (&'t [f32], f32) {
+        let (kern, model) = (self.kern, self.model);
+        if !model.metric().is_l2_family() {
+            (qterm, coarse)
+        } else if let Some(t) = model.precomputed(l as usize) {
+            kern.add(t, qterm, lut);
+            (lut, coarse)
+        } else {
+            for ((r, a), c) in residual.iter_mut().zip(q).zip(model.centroid(l as usize)) {
+                *r = a - c;
+            }
+            let ksub = model.pq().ksub();
+            kern.pq_lut_l2(residual, model.pq().codebooks_t(), ksub, lut);
+            (lut, 0.0)
+        }
+    }
+
+    /// The 4-bit scan of one probed list into `top`.
+    fn scan4_list(
+        &self,
+        lut: &[f32],
+        bias: f32,
+        list: (u32, ListRef<'_>),
+        s: &mut Scratch4,
+        top: &mut TopK,
+    ) {
+        let (filter, rescore, m) = (
+            self.params.filter.as_ref(),
+            !self.refines(),
+            self.model.pq().m(),
+        );
+        scan4::scan_list(self.kern, lut, bias, list, m, filter, rescore, s, top);
+        top.tighten();
     }
 
     fn to_candidates(&self, lists: &dyn Lists, top: TopK) -> Vec<Candidate> {
@@ -384,7 +456,15 @@ impl<'a> QueryBatch<'a> {
         let mut out: Vec<Hit> = if self.refines() {
             // Keyed by candidate index, so the winners keep their location.
             let mut exact = TopK::new(self.params.k);
+            // Rows are cache misses at random: keep PREFETCH_AHEAD of them in flight.
+            let ahead = |i: usize| {
+                if let Some(c) = cands.get(i) {
+                    rows.prefetch(c.list as usize, c.offset as usize);
+                }
+            };
+            (0..PREFETCH_AHEAD).for_each(ahead);
             for (i, c) in cands.iter().enumerate() {
+                ahead(i + PREFETCH_AHEAD);
                 if let Some(x) = rows.row(c.list as usize, c.offset as usize, scratch) {
                     exact.push(
                         internal_distance(self.kern, metric.is_l2_family(), q, x),

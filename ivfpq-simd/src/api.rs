@@ -206,6 +206,21 @@ impl Kernels {
             (self.pq4_scan)(lut, &codes[..len], m_pad, n, threshold, out, hits)
         }
     }
+
+    /// Quantizes a fast-scan table: `lut` is `m × 16` floats; `out` becomes
+    /// `pq4_m_pad(m) × 16` bytes, row `j` = `(lut[j][c] − min_j)·scale` rounded to the
+    /// nearest integer, ties to even (at most 255; padding rows zero). Returns `(scale, base)` with `base = Σ_j min_j`, so a float sum
+    /// is about `base + Σ bytes / scale`. The scale keeps every sum of one byte per row
+    /// within `u16` with room for the rounding. Every level returns identical results.
+    ///
+    /// # Panics
+    /// If `lut.len() != 16 · m`.
+    #[inline]
+    pub fn pq4_quantize(&self, lut: &[f32], m: usize, out: &mut Vec<u8>) -> (f32, f32) {
+        assert_eq!(lut.len(), 16 * m, "pq4_quantize: lut must be m × 16");
+        out.resize(16 * crate::pq4_m_pad(m), 0);
+        (self.pq4_quantize)(lut, out)
+    }
 }
 
 impl Kernels {

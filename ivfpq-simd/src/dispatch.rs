@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use crate::{distance, pq, pq4};
+use crate::{distance, pq, pq4, pq4_table};
 
 /// An instruction-set level that kernels are compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -118,6 +118,7 @@ pub struct Kernels {
     pub(crate) add: fn(&[f32], &[f32], &mut [f32]),
     pub(crate) row_mins: fn(&[f32], usize, &mut [f32]),
     pub(crate) pq4_scan: pq4::Pq4Scan,
+    pub(crate) pq4_quantize: fn(&[f32], &mut [u8]) -> (f32, f32),
 }
 
 /// Builds the table for one level from the per-level modules that `kernel_levels!` made.
@@ -141,6 +142,7 @@ macro_rules! table {
             add: distance::$m::add,
             row_mins: distance::$m::row_mins,
             pq4_scan: pq4::$m::pq4_scan,
+            pq4_quantize: pq4_table::$m::pq4_quantize,
         }
     };
 }

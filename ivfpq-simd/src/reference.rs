@@ -87,6 +87,31 @@ pub fn pq4_scan(lut: &[u8], codes: &[u8], m: usize, threshold: u16) -> (Vec<u16>
     (sums, hits)
 }
 
+/// The fast-scan table of `lut` (`m × 16`): bytes `(x − row min)·scale` capped at 255 and
+/// rounded to the nearest integer (ties to even), `m_pad × 16` with zero padding rows, and `(scale, base)`; see
+/// `Kernels::pq4_quantize`.
+pub fn pq4_quantize(lut: &[f32], m: usize) -> (Vec<u8>, f32, f32) {
+    let rows: Vec<&[f32]> = lut.chunks_exact(16).collect();
+    let lo = |r: &[f32]| r.iter().fold(f32::INFINITY, |a, &b| a.min(b));
+    let hi = |r: &[f32]| r.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let base = rows.iter().fold(0.0f32, |a, r| a + lo(r));
+    let widest = rows.iter().fold(0.0f32, |a, r| a.max(hi(r) - lo(r)));
+    let total = rows.iter().fold(0.0f32, |a, r| a + (hi(r) - lo(r)));
+    let room = (65535 - m.min(65535)) as f32;
+    let scale = if widest > 0.0 {
+        (255.0 / widest).min(room / total.max(f32::MIN_POSITIVE))
+    } else {
+        1.0
+    };
+    let mut out = vec![0u8; 16 * crate::pq4_m_pad(m)];
+    for (r, q) in rows.iter().zip(out.chunks_exact_mut(16)) {
+        for (x, b) in r.iter().zip(q) {
+            *b = ((x - lo(r)) * scale).min(255.0).round_ties_even() as u8;
+        }
+    }
+    (out, scale, base)
+}
+
 /// Indices of `dists` at or under `threshold`.
 pub fn select_below(dists: &[f32], threshold: f32) -> Vec<u32> {
     (0..dists.len() as u32)

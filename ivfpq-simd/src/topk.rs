@@ -14,11 +14,13 @@ pub struct TopK {
     cap: usize,
     buf: Vec<(f32, u64)>,
     threshold: f32,
+    /// Whether a candidate was kept since the last compaction.
+    fresh: bool,
 }
 
 #[inline]
 fn order(a: &(f32, u64), b: &(f32, u64)) -> Ordering {
-    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+    a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1))
 }
 
 impl TopK {
@@ -34,6 +36,7 @@ impl TopK {
             } else {
                 f32::INFINITY
             },
+            fresh: false,
         }
     }
 
@@ -53,6 +56,7 @@ impl TopK {
     pub fn push(&mut self, dist: f32, id: u64) {
         if dist <= self.threshold {
             self.buf.push((dist, id));
+            self.fresh = true;
             if self.buf.len() >= self.cap {
                 self.compact();
             }
@@ -62,6 +66,10 @@ impl TopK {
     /// Keeps only the best `k` and sets the threshold to the k-th distance. Scans call it
     /// between partitions so that the next partition is pruned with a tight threshold.
     pub fn compact(&mut self) {
+        if !self.fresh {
+            return;
+        }
+        self.fresh = false;
         if self.buf.len() > self.k {
             self.buf.select_nth_unstable_by(self.k - 1, order);
             self.buf.truncate(self.k);
@@ -73,6 +81,17 @@ impl TopK {
                 .map(|p| p.0)
                 .fold(f32::NEG_INFINITY, f32::max);
             self.threshold = self.threshold.min(worst);
+        }
+    }
+
+    /// Compacts only when it pays: the first time `k` candidates are held (the threshold
+    /// becomes finite), or once the buffer holds a quarter more than `k`. A selection
+    /// costs O(len), so compacting after every short list for a few new candidates would
+    /// cost more than the tighter threshold saves.
+    pub fn tighten(&mut self) {
+        let n = self.buf.len();
+        if (self.threshold == f32::INFINITY && n >= self.k) || n > self.k + self.k / 4 {
+            self.compact();
         }
     }
 

@@ -166,6 +166,37 @@ proptest! {
     }
 
     #[test]
+    fn pq4_quantize_matches_reference(m in 0usize..70, off in 0usize..4, seed in any::<u64>(),
+                                      spread in prop::sample::select(vec![0.0f32, 1e-3, 1.0, 1e4])) {
+        let mut x = seed | 1;
+        let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; (x >> 40) as f32 / (1u64 << 24) as f32 };
+        let mut lut = vec![0.0f32; off + 16 * m];
+        for v in &mut lut[off..] {
+            *v = (next() - 0.3) * spread;
+        }
+        let lut = &lut[off..];
+        let (want, want_scale, want_base) = reference::pq4_quantize(lut, m);
+        // The scale keeps every one-byte-per-row sum inside u16 ...
+        let top: u32 = want.chunks_exact(16).map(|r| u32::from(*r.iter().max().unwrap_or(&0))).sum();
+        prop_assert!(top <= 65535);
+        // ... and a byte is its float within half a step.
+        for (r, q) in lut.chunks_exact(16).zip(want.chunks_exact(16)) {
+            let lo = r.iter().fold(f32::INFINITY, |a, &b| a.min(b));
+            for (v, &b) in r.iter().zip(q) {
+                let err = (f32::from(b) - (v - lo) * want_scale).abs();
+                prop_assert!(err <= 0.5 + 1e-3, "byte {} for {}", b, (v - lo) * want_scale);
+            }
+        }
+        for k in levels() {
+            let mut out = vec![7u8; 3];
+            let (scale, base) = k.pq4_quantize(lut, m, &mut out);
+            prop_assert_eq!(&out, &want, "{}", k.level());
+            prop_assert_eq!(scale.to_bits(), want_scale.to_bits(), "{}", k.level());
+            prop_assert_eq!(base.to_bits(), want_base.to_bits(), "{}", k.level());
+        }
+    }
+
+    #[test]
     fn pq4_scan_matches_reference(n in 0usize..200, m in 1usize..70, seed in any::<u64>(),
                                   off in 0usize..3, thr in any::<u16>(), small in any::<bool>()) {
         let mut x = seed | 1;
@@ -212,6 +243,14 @@ proptest! {
         let pairs: Vec<(f32, u64)> = d.iter().enumerate().map(|(i, &x)| (x, (i as u64 * 7919) % 1000)).collect();
         let mut top = TopK::new(k);
         for &(x, id) in &pairs { top.push(x, id); }
+        prop_assert_eq!(top.into_sorted(), reference::top_k(&pairs, k));
+        // Compacting or tightening between pushes (as scans do between lists) only prunes
+        // what cannot enter the top k.
+        let mut top = TopK::new(k);
+        for (i, &(x, id)) in pairs.iter().enumerate() {
+            top.push(x, id);
+            match i % 7 { 0 => top.tighten(), 3 => top.compact(), _ => {} }
+        }
         prop_assert_eq!(top.into_sorted(), reference::top_k(&pairs, k));
     }
 }
