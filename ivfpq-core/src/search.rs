@@ -6,8 +6,9 @@
 //! plus the query term) and a blocked 8-bit scan with the coarse distance as bias; the
 //! vectorised threshold test passes only candidates that can enter the top-k; (4) with
 //! `refine_factor > 1`, the best `k · refine_factor` are rescored exactly from the stored
-//! vectors. Batches run across queries on rayon; a single query with many probes splits
-//! its probes across threads instead.
+//! vectors. Batches run across queries on rayon (4-bit batches in groups scanned list by
+//! list: see `group`); a single query with many probes splits its probes across threads
+//! instead.
 
 use std::borrow::Cow;
 
@@ -60,6 +61,8 @@ struct Scratch {
     fast: Scratch4,
     /// Query-only table terms of a group of queries (see `group`).
     group_qterms: Vec<f32>,
+    /// Coarse distances of a group of queries, `group × nlist`.
+    group_coarse: Vec<f32>,
 }
 
 impl Scratch {
@@ -76,6 +79,7 @@ impl Scratch {
             suffix: Vec::new(),
             fast: Scratch4::default(),
             group_qterms: Vec::new(),
+            group_coarse: Vec::new(),
         }
     }
 }
@@ -286,17 +290,27 @@ impl<'a> QueryBatch<'a> {
     /// The `nprobe` nearest partitions with their coarse distances, nearest first; also
     /// fills the query-only table term in `s.qterm`.
     fn probe(&self, q: &[f32], s: &mut Scratch) -> Vec<(u32, f32)> {
+        self.coarse(q, self.model.centroids(), &mut s.coarse);
+        self.nearest(q, &s.coarse, &mut s.qterm)
+    }
+
+    /// Coarse distances (L2², or `−dot`) of `q` to the centroid rows `c`, into `out`.
+    fn coarse(&self, q: &[f32], c: &[f32], out: &mut [f32]) {
+        if self.model.metric().is_l2_family() {
+            self.kern.l2sq_many(q, c, out);
+        } else {
+            self.kern.dot_many(q, c, out);
+            out.iter_mut().for_each(|d| *d = -*d);
+        }
+    }
+
+    /// The `nprobe` partitions of least `coarse` distance, nearest first; fills `qterm`
+    /// with `q`'s query-only table term.
+    fn nearest(&self, q: &[f32], coarse: &[f32], qterm: &mut [f32]) -> Vec<(u32, f32)> {
         let (kern, model) = (self.kern, self.model);
         let nlist = model.nlist();
         let nprobe = self.params.nprobe.min(nlist);
-        if model.metric().is_l2_family() {
-            kern.l2sq_many(q, model.centroids(), &mut s.coarse);
-        } else {
-            kern.dot_many(q, model.centroids(), &mut s.coarse);
-            s.coarse.iter_mut().for_each(|d| *d = -*d);
-        }
-        let mut order: Vec<(u32, f32)> = s
-            .coarse
+        let mut order: Vec<(u32, f32)> = coarse
             .iter()
             .enumerate()
             .map(|(i, &d)| (i as u32, d))
@@ -309,13 +323,13 @@ impl<'a> QueryBatch<'a> {
         order.sort_unstable_by(by);
         // Query-only term: −2⟨q_j, r_jc⟩ (L2 family) or −⟨q_j, r_jc⟩ (dot).
         let ksub = model.pq().ksub();
-        kern.pq_lut_dot(q, model.pq().codebooks_t(), ksub, &mut s.qterm);
+        kern.pq_lut_dot(q, model.pq().codebooks_t(), ksub, qterm);
         let scale = if model.metric().is_l2_family() {
             -2.0
         } else {
             -1.0
         };
-        s.qterm.iter_mut().for_each(|x| *x *= scale);
+        qterm.iter_mut().for_each(|x| *x *= scale);
         order
     }
 
