@@ -266,19 +266,23 @@ fn single_query_parallel_probes_equal_sequential() {
     }
 }
 
-/// A batch of 4-bit queries is scanned in groups, list by list; each query alone is
-/// scanned list after list in its own order. Pruning is exact, so the results must match.
+/// A batch is scanned in groups (4-bit codes list by list, with blocked coarse distances);
+/// each query alone is scanned list after list in its own order. Pruning is exact, so the
+/// results must match.
 #[test]
-fn grouped_4bit_batch_equals_one_query_at_a_time() {
+fn grouped_batch_equals_one_query_at_a_time() {
     let one = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .unwrap();
-    for metric in [Metric::L2, Metric::Cosine, Metric::Dot] {
+    for (metric, nbits) in [Metric::L2, Metric::Cosine, Metric::Dot]
+        .into_iter()
+        .flat_map(|m| [(m, 4), (m, 8)])
+    {
         let ds = dataset(metric);
         let p = IndexParams {
-            m: Some(16),
-            nbits: 4,
+            m: Some(if nbits == 4 { 16 } else { 8 }),
+            nbits,
             ..params(metric)
         };
         let index = build(&ds, &p);
@@ -296,8 +300,11 @@ fn grouped_4bit_batch_equals_one_query_at_a_time() {
                 .chunks(DIM)
                 .flat_map(|q| one.install(|| index.search(q, &sp)).unwrap())
                 .collect();
-            assert_eq!(batch, single, "{metric:?} {sp:?}");
-            assert!(batch.iter().all(|r| r.len() == sp.k), "{metric:?} {sp:?}");
+            assert_eq!(batch, single, "{metric:?} {nbits}-bit {sp:?}");
+            assert!(
+                batch.iter().all(|r| r.len() == sp.k),
+                "{metric:?} {nbits} {sp:?}"
+            );
         }
     }
 }

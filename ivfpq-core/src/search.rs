@@ -175,11 +175,9 @@ impl<'a> QueryBatch<'a> {
             .collect()
     }
 
-    /// Whether queries are scanned in groups, list by list (`group`): 4-bit codes, more
-    /// than one query. (The 8-bit scan is bound by its table lookups, not by reading
-    /// codes, and keeps the simpler per-query order.)
+    /// Whether queries are scanned in groups (`group`): more than one query.
     fn grouped(&self) -> bool {
-        self.model.pq().ksub() != KSUB && self.len() > 1
+        self.len() > 1
     }
 
     /// One query with many probes on a multi-threaded pool: split its probes instead.

@@ -17,6 +17,7 @@ use ivfpq_simd::TopK;
 
 use super::{Candidate, QueryBatch, Scratch};
 use crate::lists::Lists;
+use crate::pq::KSUB;
 
 /// Queries scanned together: enough that a list is usually probed by several of them,
 /// few enough that their tables (`m × 16` floats each) stay in L2.
@@ -58,9 +59,38 @@ impl QueryBatch<'_> {
         coarse
     }
 
-    /// Scans the probed lists of every query in `qs`, list by list; returns each query's
-    /// candidates, nearest first (as `scan_query` would).
+    /// Scans the probed lists of every query in `qs`; returns each query's candidates,
+    /// nearest first (as `scan_query` would). 4-bit codes are scanned list by list; 8-bit
+    /// codes query by query (that scan is bound by its table lookups, not by reading
+    /// codes), after the group's blocked coarse distances.
     pub(super) fn scan_group(
+        &self,
+        qs: &[&[f32]],
+        lists: &dyn Lists,
+        s: &mut Scratch,
+    ) -> Vec<Vec<Candidate>> {
+        if self.model.pq().ksub() != KSUB {
+            return self.scan_group_by_list(qs, lists, s);
+        }
+        let coarse = self.group_coarse(qs, s);
+        let nlist = self.model.nlist();
+        let out = qs
+            .iter()
+            .enumerate()
+            .map(|(qi, q)| {
+                let row = &coarse[qi * nlist..(qi + 1) * nlist];
+                let probes = self.nearest(q, row, &mut s.qterm);
+                let mut top = TopK::new(self.candidates());
+                self.scan_probes(q, lists, &probes, s, &mut top);
+                self.to_candidates(lists, top)
+            })
+            .collect();
+        s.group_coarse = coarse;
+        out
+    }
+
+    /// The 4-bit group scan, list by list.
+    fn scan_group_by_list(
         &self,
         qs: &[&[f32]],
         lists: &dyn Lists,
