@@ -25,6 +25,10 @@ use crate::scan4::{self, Scratch4};
 use crate::validate;
 
 mod group;
+mod rerank;
+
+pub use rerank::Hit;
+use rerank::neighbors;
 
 /// One search result.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -83,9 +87,6 @@ impl Scratch {
         }
     }
 }
-
-/// Refine rows requested from memory ahead of the one being scored.
-const PREFETCH_AHEAD: usize = 32;
 
 /// Probes fewer than this are not split across threads for a single query.
 const PARALLEL_PROBES_MIN: usize = 16;
@@ -454,87 +455,6 @@ impl<'a> QueryBatch<'a> {
             })
             .collect()
     }
-
-    /// Exact distances when refining, then the metric's distance, sorted by distance
-    /// then id.
-    fn rerank_one(
-        &self,
-        rows: &dyn Rows,
-        q: &[f32],
-        cands: &[Candidate],
-        scratch: &mut [f32],
-    ) -> Vec<Hit> {
-        let metric = self.model.metric();
-        let mut out: Vec<Hit> = if self.refines() {
-            // Keyed by candidate index, so the winners keep their location.
-            let mut exact = TopK::new(self.params.k);
-            // Rows are cache misses at random: keep PREFETCH_AHEAD of them in flight.
-            let ahead = |i: usize| {
-                if let Some(c) = cands.get(i) {
-                    rows.prefetch(c.list as usize, c.offset as usize);
-                }
-            };
-            (0..PREFETCH_AHEAD).for_each(ahead);
-            for (i, c) in cands.iter().enumerate() {
-                ahead(i + PREFETCH_AHEAD);
-                if let Some(x) = rows.row(c.list as usize, c.offset as usize, scratch) {
-                    exact.push(
-                        internal_distance(self.kern, metric.is_l2_family(), q, x),
-                        i as u64,
-                    );
-                }
-            }
-            exact
-                .into_sorted()
-                .into_iter()
-                .map(|(d, i)| Hit::new(&cands[i as usize], metric.from_internal(d)))
-                .collect()
-        } else {
-            cands
-                .iter()
-                .map(|c| Hit::new(c, metric.from_internal(c.distance)))
-                .collect()
-        };
-        out.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
-        out
-    }
-}
-
-/// A final result with where it is stored, for readers that fetch more about it (its
-/// vector, its string id).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Hit {
-    /// The caller's id.
-    pub id: u64,
-    /// Distance under the index metric (exact after refine, a PQ estimate otherwise).
-    pub distance: f32,
-    /// Partition.
-    pub list: u32,
-    /// Offset inside the partition.
-    pub offset: u32,
-}
-
-impl Hit {
-    fn new(c: &Candidate, distance: f32) -> Hit {
-        Hit {
-            id: c.id,
-            distance,
-            list: c.list,
-            offset: c.offset,
-        }
-    }
-
-    /// The `(id, distance)` pair.
-    pub fn neighbor(&self) -> Neighbor {
-        Neighbor {
-            id: self.id,
-            distance: self.distance,
-        }
-    }
-}
-
-fn neighbors(hits: Vec<Hit>) -> Vec<Neighbor> {
-    hits.iter().map(Hit::neighbor).collect()
 }
 
 /// Internal distance (L2², or `−dot`) between a query and a stored row.
