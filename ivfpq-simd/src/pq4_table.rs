@@ -39,6 +39,9 @@ pub(crate) fn pq4_scale(m: usize, widest: f32, total: f32) -> f32 {
     }
 }
 
+/// Row minima kept between the two passes: covers `m` up to 128 (dim 1024 at `dim / 8`).
+const MINS_KEPT: usize = 128;
+
 /// 2^23, the float whose unit in the last place is 1.
 const MAGIC: f32 = 8_388_608.0;
 
@@ -48,8 +51,14 @@ const MAGIC: f32 = 8_388_608.0;
 fn pq4_quantize_impl<S: pulp::Simd>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, f32) {
     let (rows, _) = lut.as_chunks::<16>();
     let (mut base, mut widest, mut total) = (0.0f32, 0.0f32, 0.0f32);
-    for row in rows {
+    // Row minima, kept for the second pass (a horizontal reduction is most of a row's
+    // cost); rows past the buffer recompute theirs.
+    let mut mins = [0.0f32; MINS_KEPT];
+    for (j, row) in rows.iter().enumerate() {
         let (lo, hi) = min_max16(s, row);
+        if let Some(m) = mins.get_mut(j) {
+            *m = lo;
+        }
         base += lo;
         widest = widest.max(hi - lo);
         total += hi - lo;
@@ -62,8 +71,11 @@ fn pq4_quantize_impl<S: pulp::Simd>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, 
     // (scalar, or a saturating sequence) is needed. The multiply and the add stay
     // separate (no fused multiply-add), so every level rounds alike.
     let magic = s.splat_f32s(MAGIC);
-    for (row, q) in rows.iter().zip(out.as_chunks_mut::<16>().0) {
-        let (lo, _) = min_max16(s, row);
+    for (j, (row, q)) in rows.iter().zip(out.as_chunks_mut::<16>().0).enumerate() {
+        let lo = match mins.get(j) {
+            Some(&lo) => lo,
+            None => min_max16(s, row).0,
+        };
         let lo_v = s.splat_f32s(lo);
         let mut bits = [0u32; 16];
         let (bh, bt) = S::as_mut_simd_u32s(&mut bits);
