@@ -23,6 +23,9 @@ use crate::pq::KSUB;
 /// few enough that their tables (`m × 16` floats each) stay in L2.
 const GROUP: usize = 32;
 
+/// Code bytes of the next list prefetched while the current one is scanned.
+const PREFETCH_CODES: usize = 4096;
+
 /// Centroids per block of the group's coarse distances: a multiple of 4, and 240 KB at
 /// dim 960, so a block stays in L2 across the group.
 const COARSE_BLOCK: usize = 64;
@@ -126,7 +129,12 @@ impl QueryBatch<'_> {
         runs.sort_unstable_by_key(|r| (r.0, r.1));
 
         let mut tops: Vec<TopK> = qs.iter().map(|_| TopK::new(self.candidates())).collect();
-        for &(_, l, a, b) in &runs {
+        for (r, &(_, l, a, b)) in runs.iter().enumerate() {
+            // The next list's first codes start on their way while this one is scanned
+            // (a list starts cold: the hardware prefetcher only follows once it streams).
+            if let Some(next) = runs.get(r + 1).and_then(|n| lists.list(n.1 as usize)) {
+                ivfpq_simd::prefetch(&next.codes[..next.codes.len().min(PREFETCH_CODES)]);
+            }
             let Some(part) = lists.list(l as usize) else {
                 continue;
             };
