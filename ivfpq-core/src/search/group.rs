@@ -1,17 +1,18 @@
-//! The 4-bit scan of a group of queries, list by list (FAISS's "implem 12").
+//! Batches in groups of queries: 4-bit codes scanned list by list (FAISS's "implem 12"),
+//! and coarse distances for the whole group.
 //!
 //! Scanning query by query reads every probed list once per query that probes it. A list
 //! of 4-bit codes is small (600 codes of 26 bytes on glove50: 16 KB) and the scan is
-//! fast, so the time goes into bringing the codes in from memory. Here a group of
+//! fast, so bringing the codes in from memory is a large part of it. Here a group of
 //! queries is probed first; then each list that any of them probes is scanned for all
 //! of those queries back to back, so its codes are read from memory once per group and
 //! served from cache for the rest. The group's coarse distances are blocked the same way
 //! (`group_coarse`): at large `dim` the centroids outweigh the lists a query reads.
 //!
 //! Lists are taken in the order of their nearest use (the best rank any query of the group
-//! gives them), so each query still meets its nearest lists first and its top-k
-//! threshold tightens as early as it would alone. Pruning only drops codes that cannot
-//! enter a query's top-k, so the results equal the one-query-at-a-time scan's.
+//! gives them), so each query meets its nearest lists early and its top-k threshold
+//! tightens early. Pruning only drops codes that cannot enter a query's top-k, so the
+//! order changes the work, never the results: they equal the one-query-at-a-time scan's.
 
 use ivfpq_simd::TopK;
 
