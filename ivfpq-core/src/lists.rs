@@ -73,24 +73,28 @@ impl Lists for IvfPqIndex {
     }
 }
 
-impl Rows for IvfPqIndex {
-    fn row<'a>(&'a self, l: usize, off: usize, scratch: &'a mut [f32]) -> Option<&'a [f32]> {
+impl IvfPqIndex {
+    /// Row `off` of partition `l` as stored; `None` when out of range.
+    fn stored_row(&self, l: usize, off: usize) -> Option<VectorsRef<'_>> {
         let dim = self.dim();
         let r = off * dim..(off + 1) * dim;
-        let stored = match &self.partitions.get(l)?.vectors {
+        Some(match &self.partitions.get(l)?.vectors {
             Vectors::F32(v) => VectorsRef::F32(v.get(r)?),
             Vectors::F16(v) => VectorsRef::F16(v.get(r)?),
             Vectors::None => VectorsRef::None,
-        };
-        row_as_f32(stored, scratch)
+        })
+    }
+}
+
+impl Rows for IvfPqIndex {
+    fn row<'a>(&'a self, l: usize, off: usize, scratch: &'a mut [f32]) -> Option<&'a [f32]> {
+        row_as_f32(self.stored_row(l, off)?, scratch)
     }
 
     fn prefetch(&self, l: usize, off: usize) {
-        let dim = self.dim();
-        let r = off * dim..(off + 1) * dim;
-        match self.partitions.get(l).map(|p| &p.vectors) {
-            Some(Vectors::F32(v)) => ivfpq_simd::prefetch(v.get(r).unwrap_or_default()),
-            Some(Vectors::F16(v)) => ivfpq_simd::prefetch(v.get(r).unwrap_or_default()),
+        match self.stored_row(l, off) {
+            Some(VectorsRef::F32(x)) => ivfpq_simd::prefetch(x),
+            Some(VectorsRef::F16(x)) => ivfpq_simd::prefetch(x),
             _ => {}
         }
     }

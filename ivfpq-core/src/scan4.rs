@@ -69,8 +69,8 @@ pub(crate) fn scan_list(
     // Survivors are rescored with the float table (layout: see ivfpq_simd's pq4 module).
     let bsize = 16 * pq4_m_pad(m);
     // A survivor's float distance is at most this far under its byte-domain estimate
-    // (rounding, plus one unit for float error, as in `thr_q`).
-    let slack = (0.5 * m as f32 + 1.0) / scale;
+    // (the same rounding allowance as in `thr_q`).
+    let slack = slack_q / scale;
     for &i in &s.hits {
         let i = i as usize;
         // The threshold tightens as survivors enter `top`; skip those that cannot.

@@ -6,9 +6,8 @@
 //! plus the query term) and a blocked 8-bit scan with the coarse distance as bias; the
 //! vectorised threshold test passes only candidates that can enter the top-k; (4) with
 //! `refine_factor > 1`, the best `k · refine_factor` are rescored exactly from the stored
-//! vectors. Batches run across queries on rayon (4-bit batches in groups scanned list by
-//! list: see `group`); a single query with many probes splits its probes across threads
-//! instead.
+//! vectors. Queries run on rayon in groups (4-bit groups scanned list by list: see
+//! `group`); a single query with many probes splits its probes across threads instead.
 
 use std::borrow::Cow;
 
@@ -158,40 +157,19 @@ impl<'a> QueryBatch<'a> {
             return vec![self.scan_one_parallel(&self.q, lists)];
         }
         let q: Vec<&[f32]> = self.queries().collect();
-        if self.grouped() {
-            return q
-                .par_chunks(self.group_size(q.len()))
-                .map_init(
-                    || Scratch::new(self.model),
-                    |s, qs| self.scan_group(qs, lists, s),
-                )
-                .flat_map_iter(|c| c)
-                .collect();
-        }
-        q.par_iter()
+        q.par_chunks(self.group_size(q.len()))
             .map_init(
                 || Scratch::new(self.model),
-                |s, qv| self.scan_query(qv, lists, s),
+                |s, qs| self.scan_group(qs, lists, s),
             )
+            .flat_map_iter(|c| c)
             .collect()
-    }
-
-    /// Whether queries are scanned in groups (`group`): more than one query.
-    fn grouped(&self) -> bool {
-        self.len() > 1
     }
 
     /// One query with many probes on a multi-threaded pool: split its probes instead.
     fn split_probes(&self) -> bool {
         let nprobe = self.params.nprobe.min(self.model.nlist());
         self.len() == 1 && nprobe >= PARALLEL_PROBES_MIN && rayon::current_num_threads() > 1
-    }
-
-    fn scan_query(&self, q: &[f32], lists: &dyn Lists, s: &mut Scratch) -> Vec<Candidate> {
-        let probes = self.probe(q, s);
-        let mut top = TopK::new(self.candidates());
-        self.scan_probes(q, lists, &probes, s, &mut top);
-        self.to_candidates(lists, top)
     }
 
     /// Reranks each query's candidates with exact distances from `rows` and returns the
@@ -217,30 +195,18 @@ impl<'a> QueryBatch<'a> {
             return vec![neighbors(self.rerank_one(rows, &self.q, &c, &mut row))];
         }
         let q: Vec<&[f32]> = self.queries().collect();
-        if self.grouped() {
-            return q
-                .par_chunks(self.group_size(q.len()))
-                .map_init(
-                    || Scratch::new(self.model),
-                    |s, qs| {
-                        let c = self.scan_group(qs, lists, s);
-                        let rerank = |(qv, c): (&&[f32], Vec<Candidate>)| {
-                            neighbors(self.rerank_one(rows, qv, &c, &mut s.row))
-                        };
-                        qs.iter().zip(c).map(rerank).collect::<Vec<_>>()
-                    },
-                )
-                .flat_map_iter(|n| n)
-                .collect();
-        }
-        q.par_iter()
+        q.par_chunks(self.group_size(q.len()))
             .map_init(
                 || Scratch::new(self.model),
-                |s, qv| {
-                    let c = self.scan_query(qv, lists, s);
-                    neighbors(self.rerank_one(rows, qv, &c, &mut s.row))
+                |s, qs| {
+                    let c = self.scan_group(qs, lists, s);
+                    let rerank = |(qv, c): (&&[f32], Vec<Candidate>)| {
+                        neighbors(self.rerank_one(rows, qv, &c, &mut s.row))
+                    };
+                    qs.iter().zip(c).map(rerank).collect::<Vec<_>>()
                 },
             )
+            .flat_map_iter(|n| n)
             .collect()
     }
 

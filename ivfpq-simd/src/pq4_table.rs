@@ -30,7 +30,7 @@ fn min_max16<S: pulp::Simd>(s: S, row: &[f32; 16]) -> (f32, f32) {
 /// and every sum of `m` rounded bytes ≤ 65535 (rounding adds up to 1/2 per row, so `m` of
 /// headroom is kept below the top).
 #[inline(always)]
-pub(crate) fn pq4_scale(m: usize, widest: f32, total: f32) -> f32 {
+fn pq4_scale(m: usize, widest: f32, total: f32) -> f32 {
     let room = (65535 - m.min(65535)) as f32;
     if widest > 0.0 {
         (255.0 / widest).min(room / total.max(f32::MIN_POSITIVE))

@@ -64,7 +64,7 @@ impl QueryBatch<'_> {
     }
 
     /// Scans the probed lists of every query in `qs`; returns each query's candidates,
-    /// nearest first (as `scan_query` would). 4-bit codes are scanned list by list; 8-bit
+    /// nearest first. 4-bit codes are scanned list by list; 8-bit
     /// codes query by query (that scan is bound by its table lookups, not by reading
     /// codes), after the group's blocked coarse distances.
     pub(super) fn scan_group(
