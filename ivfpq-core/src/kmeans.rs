@@ -162,10 +162,23 @@ pub fn train(data: &[f32], dim: usize, p: &KMeansParams) -> Vec<f32> {
     };
     let n = x.len() / dim;
     let init = rand::seq::index::sample(&mut rng, n, k).into_vec();
-    let mut c = gather_rows(x, dim, &init);
+    let c = gather_rows(x, dim, &init);
+    lloyd(x, dim, c, p.iters, &mut rng)
+}
+
+/// Continues k-means from the centroids `c` (`k × dim`) for `iters` iterations on every
+/// row of `data`: a warm start for callers that retrain on slightly changed data (OPQ).
+pub fn refine(data: &[f32], dim: usize, c: Vec<f32>, iters: usize, seed: u64) -> Vec<f32> {
+    lloyd(data, dim, c, iters, &mut StdRng::seed_from_u64(seed))
+}
+
+/// Lloyd iterations from `c`, splitting empty clusters after each.
+fn lloyd(x: &[f32], dim: usize, mut c: Vec<f32>, iters: usize, rng: &mut StdRng) -> Vec<f32> {
+    let n = x.len() / dim;
+    let k = c.len() / dim;
     let mut labels = vec![0u32; n];
     let mut dists = vec![0f32; n];
-    for iter in 0..p.iters {
+    for iter in 0..iters {
         let norms = row_norms(&c, dim);
         assign(x, dim, &c, &norms, Nearest::L2, &mut labels, &mut dists);
         let mut sums = vec![0f64; k * dim];
@@ -185,7 +198,7 @@ pub fn train(data: &[f32], dim: usize, p: &KMeansParams) -> Vec<f32> {
                 }
             }
         }
-        let split = split_empty(&mut c, dim, &mut counts, &mut rng);
+        let split = split_empty(&mut c, dim, &mut counts, rng);
         let obj: f64 = dists.iter().map(|&d| d as f64).sum();
         tracing::debug!(iter, k, n, objective = obj, split, "k-means iteration");
     }

@@ -6,6 +6,7 @@
 //! lets a remote reader fetch codes first and only the few candidate rows afterwards.
 
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 use crate::index::IvfPqIndex;
 use crate::partition::Vectors;
@@ -44,10 +45,10 @@ pub fn row_as_f32<'a>(stored: VectorsRef<'a>, scratch: &'a mut [f32]) -> Option<
     match stored {
         VectorsRef::F32(x) => Some(x),
         VectorsRef::F16(x) => {
-            for (o, h) in scratch.iter_mut().zip(x) {
-                *o = f16::to_f32(*h);
-            }
-            Some(&scratch[..x.len()])
+            // `half` converts with F16C/NEON when the CPU has it (8 lanes an instruction).
+            let out = scratch.get_mut(..x.len())?;
+            x.convert_to_f32_slice(out);
+            Some(out)
         }
         VectorsRef::None => None,
     }

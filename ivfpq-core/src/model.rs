@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use crate::error::{IvfPqError, Result};
 use crate::kmeans::{self, KMeansParams, Nearest};
 use crate::metric::Metric;
+use crate::opq::{self, Rotation};
 use crate::params::IndexParams;
 use crate::pq::{KSUB, KSUB4, ProductQuantizer};
 use crate::validate;
@@ -25,6 +26,10 @@ pub struct IvfPqModel {
     centroids: Vec<f32>,
     centroid_norms: Vec<f32>,
     pq: ProductQuantizer,
+    /// OPQ rotation: PQ codes `R·(x − c)`, not `x − c`.
+    rotation: Option<Rotation>,
+    /// `R·c` for every centroid (empty without a rotation): the PQ-space centroids.
+    rot_centroids: Vec<f32>,
     /// L2 family: `T[l][j][c] = ‖r_jc‖² + 2⟨centroid_l|_j, r_jc⟩` (`nlist × m × 256`), so
     /// the table of probe `l` is `T[l] − 2⟨q_j, r_jc⟩`: one add per entry, not a rebuild.
     precomputed: Vec<f32>,
@@ -91,25 +96,31 @@ impl IvfPqModel {
                     suggestions: Vec::new(),
                 },
             )?,
+            rotation: None,
+            rot_centroids: Vec::new(),
             precomputed: Vec::new(),
         };
         let (assign, _) = shell.assign(&sample);
         let residuals = shell.residuals(&sample, &assign);
-        tracing::info!(
-            stage = "pq k-means",
-            m,
-            iters = params.pq_iters,
-            rows = sample.len() / dim
-        );
-        shell.pq = ProductQuantizer::train(
-            &residuals,
-            dim,
-            m,
-            ksub,
-            params.pq_iters,
-            params.max_points_per_centroid,
-            params.seed,
-        );
+        let rows = sample.len() / dim;
+        let (iters, max_points) = (params.pq_iters, params.max_points_per_centroid);
+        if params.uses_opq() {
+            tracing::info!(stage = "opq", m, rounds = params.opq_iters, rows);
+            let (rot, pq) = opq::train(
+                &residuals,
+                dim,
+                (m, ksub),
+                params.opq_iters,
+                (iters, max_points),
+                params.seed,
+            );
+            shell.pq = pq;
+            shell.set_rotation(Some(rot));
+        } else {
+            tracing::info!(stage = "pq k-means", m, iters, rows);
+            shell.pq =
+                ProductQuantizer::train(&residuals, dim, m, ksub, iters, max_points, params.seed);
+        }
         shell.precompute(kern);
         Ok(shell)
     }
@@ -120,11 +131,13 @@ impl IvfPqModel {
         dim: usize,
         centroids: Vec<f32>,
         pq: ProductQuantizer,
+        rotation: Option<Rotation>,
     ) -> Result<IvfPqModel> {
         if dim == 0
             || centroids.is_empty()
             || !centroids.len().is_multiple_of(dim)
             || pq.dim() != dim
+            || rotation.as_ref().is_some_and(|r| r.dim() != dim)
         {
             return Err(IvfPqError::DimensionMismatch {
                 param: "model parts",
@@ -139,10 +152,66 @@ impl IvfPqModel {
             centroids,
             centroid_norms,
             pq,
+            rotation: None,
+            rot_centroids: Vec::new(),
             precomputed: Vec::new(),
         };
+        model.set_rotation(rotation);
         model.precompute(Kernels::try_active()?);
         Ok(model)
+    }
+
+    fn set_rotation(&mut self, rotation: Option<Rotation>) {
+        self.rot_centroids = match &rotation {
+            Some(r) => {
+                let mut out = vec![0.0; self.centroids.len()];
+                r.rotate_rows(&self.centroids, &mut out);
+                out
+            }
+            None => Vec::new(),
+        };
+        self.rotation = rotation;
+    }
+
+    /// Centroid `l` in PQ space: `R·c` with a rotation, `c` without.
+    fn pq_centroid(&self, l: usize) -> &[f32] {
+        let c = if self.rotation.is_some() {
+            &self.rot_centroids
+        } else {
+            &self.centroids
+        };
+        &c[l * self.dim..(l + 1) * self.dim]
+    }
+
+    /// The query-only table term of `q` into `qterm` (`m × ksub`): `−2⟨q_j, r_jc⟩` for the
+    /// L2 family, `−⟨q_j, r_jc⟩` for dot, with `q` rotated first under OPQ.
+    pub(crate) fn query_term(&self, kern: &Kernels, q: &[f32], qterm: &mut [f32]) {
+        let ksub = self.pq.ksub();
+        match &self.rotation {
+            Some(r) => {
+                let mut qr = vec![0.0; self.dim];
+                r.rotate(kern, q, &mut qr);
+                kern.pq_lut_dot(&qr, self.pq.codebooks_t(), ksub, qterm);
+            }
+            None => kern.pq_lut_dot(q, self.pq.codebooks_t(), ksub, qterm),
+        }
+        let scale = if self.metric.is_l2_family() {
+            -2.0
+        } else {
+            -1.0
+        };
+        qterm.iter_mut().for_each(|x| *x *= scale);
+    }
+
+    /// The PQ-space residual of `q` against centroid `l` (rotated under OPQ), into `out`.
+    pub(crate) fn query_residual(&self, kern: &Kernels, q: &[f32], l: usize, out: &mut [f32]) {
+        for ((r, a), c) in out.iter_mut().zip(q).zip(self.centroid(l)) {
+            *r = a - c;
+        }
+        if let Some(rot) = &self.rotation {
+            let plain = out.to_vec();
+            rot.rotate(kern, &plain, out);
+        }
     }
 
     fn precompute(&mut self, kern: &Kernels) {
@@ -154,7 +223,7 @@ impl IvfPqModel {
         }
         let mut t = vec![0.0f32; nlist * m * k];
         for (l, tl) in t.chunks_exact_mut(m * k).enumerate() {
-            kern.pq_lut_dot(self.centroid(l), self.pq.codebooks_t(), k, tl);
+            kern.pq_lut_dot(self.pq_centroid(l), self.pq.codebooks_t(), k, tl);
             for (x, n) in tl.iter_mut().zip(self.pq.centroid_norms()) {
                 *x = 2.0 * *x + n;
             }
@@ -185,6 +254,11 @@ impl IvfPqModel {
     /// The product quantizer.
     pub fn pq(&self) -> &ProductQuantizer {
         &self.pq
+    }
+
+    /// The OPQ rotation applied before PQ, if the model has one.
+    pub fn rotation(&self) -> Option<&Rotation> {
+        self.rotation.as_ref()
     }
 
     /// Coarse centroids, `nlist × dim` row-major.
@@ -242,7 +316,11 @@ impl IvfPqModel {
     /// cosine.
     pub fn encode(&self, x: &[f32]) -> (Vec<u32>, Vec<u8>) {
         let (assign, _) = self.assign(x);
-        let residuals = self.residuals(x, &assign);
+        let mut residuals = self.residuals(x, &assign);
+        if let Some(r) = &self.rotation {
+            let plain = residuals.clone();
+            r.rotate_rows(&plain, &mut residuals);
+        }
         let mut codes = vec![0u8; assign.len() * self.pq.m()];
         self.pq.encode(&residuals, &mut codes);
         (assign, codes)

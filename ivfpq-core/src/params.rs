@@ -41,6 +41,11 @@ pub struct IndexParams {
     pub seed: u64,
     /// How full vectors are stored for refine.
     pub storage: VectorStorage,
+    /// Learn an OPQ rotation before PQ; `None` means on for cosine and dot (real
+    /// embeddings, where plain PQ hits a recall ceiling) and off for L2.
+    pub opq: Option<bool>,
+    /// OPQ rounds (rotation update plus PQ refit), default 10.
+    pub opq_iters: usize,
 }
 
 impl Default for IndexParams {
@@ -55,6 +60,8 @@ impl Default for IndexParams {
             max_points_per_centroid: 256,
             seed: 42,
             storage: VectorStorage::F32,
+            opq: None,
+            opq_iters: 10,
         }
     }
 }
@@ -64,6 +71,11 @@ impl IndexParams {
     pub fn resolved_nlist(&self, n: usize) -> usize {
         self.nlist
             .unwrap_or_else(|| ((n as f64).sqrt() as usize).max(1))
+    }
+
+    /// Whether training learns an OPQ rotation (see [`IndexParams::opq`]).
+    pub fn uses_opq(&self) -> bool {
+        self.opq.unwrap_or(self.metric != Metric::L2)
     }
 
     /// `m` for dimension `dim`, checked to divide it.
@@ -152,6 +164,11 @@ pub struct SearchParams {
     /// Rerank `k · refine_factor` PQ candidates with exact distances from the stored
     /// vectors. 1 means no rerank: distances are PQ estimates.
     pub refine_factor: usize,
+    /// Adaptive refine: rerank candidates in PQ order and stop at the first whose PQ
+    /// distance, less the error margin, cannot enter the top `k`; `refine_factor` is then
+    /// an upper bound. The margin is calibrated per query: the largest amount by which a
+    /// candidate already reranked had its PQ distance over its exact one.
+    pub auto_refine: bool,
     /// Optional allow-list or deny-list of ids.
     pub filter: Option<IdFilter>,
 }
@@ -162,6 +179,7 @@ impl Default for SearchParams {
             k: 10,
             nprobe: 1,
             refine_factor: 1,
+            auto_refine: false,
             filter: None,
         }
     }
@@ -180,6 +198,14 @@ impl SearchParams {
     /// Sets `refine_factor`.
     pub fn with_refine(mut self, refine_factor: usize) -> Self {
         self.refine_factor = refine_factor;
+        self
+    }
+
+    /// Adaptive refine (see [`SearchParams::auto_refine`]) of at most
+    /// `k · max_factor` candidates.
+    pub fn with_auto_refine(mut self, max_factor: usize) -> Self {
+        self.refine_factor = max_factor;
+        self.auto_refine = true;
         self
     }
 

@@ -97,6 +97,23 @@ impl ProductQuantizer {
             .expect("shapes are consistent by construction")
     }
 
+    /// Continues training from these codebooks for `iters` k-means iterations on every row
+    /// of `data` (a warm start: OPQ retrains after each small change of its rotation).
+    pub fn refine(&self, data: &[f32], iters: usize, seed: u64) -> Self {
+        let (dim, m, dsub, k) = (self.dim, self.m, self.dsub, self.ksub);
+        let n = data.len() / dim;
+        let books: Vec<Vec<f32>> = (0..m)
+            .into_par_iter()
+            .map(|j| {
+                let sub = sub_columns(data, dim, j * dsub, dsub, n);
+                let start = self.codebooks[j * k * dsub..(j + 1) * k * dsub].to_vec();
+                kmeans::refine(&sub, dsub, start, iters, seed ^ (j as u64 + 1))
+            })
+            .collect();
+        ProductQuantizer::from_codebooks(dim, m, k, books.concat())
+            .expect("shapes are consistent by construction")
+    }
+
     /// Vector dimension.
     pub fn dim(&self) -> usize {
         self.dim

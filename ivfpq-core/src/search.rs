@@ -10,6 +10,7 @@
 //! `group`); a single query with many probes splits its probes across threads instead.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ivfpq_simd::{Kernels, TopK};
 use rayon::prelude::*;
@@ -102,6 +103,8 @@ pub struct QueryBatch<'a> {
     params: &'a SearchParams,
     /// `nq × dim`, unit rows for cosine.
     q: Cow<'a, [f32]>,
+    /// Exact distances computed by refine so far, over all queries.
+    exact_distances: AtomicU64,
 }
 
 impl<'a> QueryBatch<'a> {
@@ -120,7 +123,14 @@ impl<'a> QueryBatch<'a> {
             model,
             params,
             q,
+            exact_distances: AtomicU64::new(0),
         })
+    }
+
+    /// Exact distances refine has computed so far for this batch (all queries): with
+    /// adaptive refine, fewer than `k · refine_factor` a query.
+    pub fn exact_distances(&self) -> u64 {
+        self.exact_distances.load(Ordering::Relaxed)
     }
 
     /// Number of queries.
@@ -286,15 +296,7 @@ impl<'a> QueryBatch<'a> {
             order.truncate(nprobe);
         }
         order.sort_unstable_by(by);
-        // Query-only term: −2⟨q_j, r_jc⟩ (L2 family) or −⟨q_j, r_jc⟩ (dot).
-        let ksub = model.pq().ksub();
-        kern.pq_lut_dot(q, model.pq().codebooks_t(), ksub, qterm);
-        let scale = if model.metric().is_l2_family() {
-            -2.0
-        } else {
-            -1.0
-        };
-        qterm.iter_mut().for_each(|x| *x *= scale);
+        model.query_term(kern, q, qterm);
         order
     }
 
@@ -379,9 +381,7 @@ impl<'a> QueryBatch<'a> {
             kern.add(t, qterm, lut);
             (lut, coarse)
         } else {
-            for ((r, a), c) in residual.iter_mut().zip(q).zip(model.centroid(l as usize)) {
-                *r = a - c;
-            }
+            model.query_residual(kern, q, l as usize, residual);
             let ksub = model.pq().ksub();
             kern.pq_lut_l2(residual, model.pq().codebooks_t(), ksub, lut);
             (lut, 0.0)

@@ -1,6 +1,8 @@
 //! Exact rerank of the scan's candidates, and the result type that keeps each winner's
 //! location (readers fetch its vector or string id from there).
 
+use std::sync::atomic::Ordering;
+
 use ivfpq_simd::TopK;
 
 use super::{Candidate, Neighbor, QueryBatch, internal_distance};
@@ -30,15 +32,24 @@ impl QueryBatch<'_> {
                 }
             };
             (0..PREFETCH_AHEAD).for_each(ahead);
+            let auto = self.params.auto_refine;
+            let mut err = ErrorMargin::default();
+            let mut computed = 0u64;
             for (i, c) in cands.iter().enumerate() {
+                // Candidates come nearest first, so the first that cannot enter ends it.
+                if auto && c.distance - err.margin() > exact.threshold() {
+                    break;
+                }
                 ahead(i + PREFETCH_AHEAD);
                 if let Some(x) = rows.row(c.list as usize, c.offset as usize, scratch) {
-                    exact.push(
-                        internal_distance(self.kern, metric.is_l2_family(), q, x),
-                        i as u64,
-                    );
+                    let d = internal_distance(self.kern, metric.is_l2_family(), q, x);
+                    err.observe(c.distance - d);
+                    exact.push(d, i as u64);
+                    exact.tighten();
+                    computed += 1;
                 }
             }
+            self.exact_distances.fetch_add(computed, Ordering::Relaxed);
             exact
                 .into_sorted()
                 .into_iter()
@@ -52,6 +63,39 @@ impl QueryBatch<'_> {
         };
         out.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
         out
+    }
+}
+
+/// How far a PQ distance may lie above the exact one, learned from the candidates of
+/// the query already reranked: a true neighbour further down the PQ order is missed only
+/// if its own error exceeds the margin. The margin is the errors' mean plus
+/// [`MARGIN_SIGMAS`] standard deviations (the error of a PQ estimate is a sum of `m`
+/// independent sub-space errors, so close to normal), and never less than the largest
+/// error seen.
+#[derive(Default)]
+struct ErrorMargin {
+    n: f32,
+    mean: f32,
+    m2: f32,
+    max: f32,
+}
+
+/// Standard deviations of PQ error the adaptive rerank allows for.
+const MARGIN_SIGMAS: f32 = 3.0;
+
+impl ErrorMargin {
+    /// Welford's update with one more `estimate − exact`.
+    fn observe(&mut self, e: f32) {
+        self.n += 1.0;
+        let d = e - self.mean;
+        self.mean += d / self.n;
+        self.m2 += d * (e - self.mean);
+        self.max = self.max.max(e);
+    }
+
+    fn margin(&self) -> f32 {
+        let sd = (self.m2 / self.n.max(1.0)).sqrt();
+        (self.mean + MARGIN_SIGMAS * sd).max(self.max)
     }
 }
 

@@ -14,7 +14,7 @@ pub const MAGIC: [u8; 8] = *b"IVFPQSHD";
 /// Last bytes of every shard file.
 pub const FOOTER_MAGIC: [u8; 8] = *b"IVFPQEND";
 /// The one format version this code reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Every section starts at a multiple of this, so mapped sections cast to `f32`/`u64`
 /// without copies and each starts on its own cache line.
 pub const ALIGN: u64 = 64;
@@ -22,8 +22,8 @@ pub const ALIGN: u64 = 64;
 pub const HEADER_LEN: usize = 64;
 /// Footer length in bytes.
 pub const FOOTER_LEN: usize = 64;
-/// Directory bytes before the partition entries (centroids, codebooks, labels).
-pub const DIR_MODEL_LEN: usize = 3 * SECTION_LEN;
+/// Directory bytes before the partition entries (centroids, codebooks, labels, rotation).
+pub const DIR_MODEL_LEN: usize = 4 * SECTION_LEN;
 /// Bytes per model-section entry: offset, length, CRC32C, reserved.
 const SECTION_LEN: usize = 24;
 /// Bytes per partition entry: list offset, rows, vectors offset, list CRC32C, reserved.
@@ -32,6 +32,8 @@ pub const ENTRY_LEN: usize = 32;
 pub const LABEL_REF_LEN: u64 = 16;
 /// Header flag: rows have string ids ("labels"), kept in the labels section.
 const FLAG_LABELS: u32 = 1;
+/// Header flag: PQ codes follow an OPQ rotation, kept in the rotation section.
+const FLAG_ROTATION: u32 = 2;
 
 /// `x` rounded up to [`ALIGN`].
 pub fn align_up(x: u64) -> u64 {
@@ -58,6 +60,8 @@ pub struct Header {
     pub m: u32,
     /// Whether rows carry string ids (labels).
     pub labels: bool,
+    /// Whether the model has an OPQ rotation (`dim × dim` f32).
+    pub rotation: bool,
     /// Bits per PQ code: 8 or 4.
     pub bits: u32,
 }
@@ -163,7 +167,8 @@ impl Header {
         b[28..32].copy_from_slice(&self.dim.to_le_bytes());
         b[32..36].copy_from_slice(&self.nlist.to_le_bytes());
         b[36..40].copy_from_slice(&self.m.to_le_bytes());
-        let flags = if self.labels { FLAG_LABELS } else { 0 };
+        let flags = if self.labels { FLAG_LABELS } else { 0 }
+            | if self.rotation { FLAG_ROTATION } else { 0 };
         b[40..44].copy_from_slice(&flags.to_le_bytes());
         let c = crc(&b[..60]);
         b[60..64].copy_from_slice(&c.to_le_bytes());
@@ -222,12 +227,13 @@ impl Header {
             nlist: le_u32(b, 32),
             m: le_u32(b, 36),
             labels: le_u32(b, 40) & FLAG_LABELS != 0,
+            rotation: le_u32(b, 40) & FLAG_ROTATION != 0,
             bits,
         };
         if b[44..60].iter().any(|&x| x != 0) {
             return Err(bad("reserved bytes are not zero".into()));
         }
-        if le_u32(b, 40) & !FLAG_LABELS != 0 {
+        if le_u32(b, 40) & !(FLAG_LABELS | FLAG_ROTATION) != 0 {
             return Err(bad(format!("unknown flags {:08x}", le_u32(b, 40))));
         }
         if h.dim == 0 || h.nlist == 0 || h.m == 0 || !h.dim.is_multiple_of(h.m) {
@@ -240,7 +246,7 @@ impl Header {
     }
 }
 
-/// Where one whole section (centroids, codebooks or labels) lies, and its checksum.
+/// Where one whole section (centroids, codebooks, rotation or labels) lies, and its checksum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Section {
     /// Byte offset (a multiple of [`ALIGN`]).
@@ -280,6 +286,8 @@ pub struct Directory {
     pub codebooks: Section,
     /// UTF-8 string ids, concatenated in id order (empty without labels).
     pub labels: Section,
+    /// OPQ rotation, `dim × dim` f32 row-major (empty without one).
+    pub rotation: Section,
     /// One entry per partition.
     pub entries: Vec<Entry>,
 }
@@ -293,7 +301,12 @@ impl Directory {
     /// The directory bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(Self::encoded_len(self.entries.len()));
-        for s in [&self.centroids, &self.codebooks, &self.labels] {
+        for s in [
+            &self.centroids,
+            &self.codebooks,
+            &self.labels,
+            &self.rotation,
+        ] {
             b.extend_from_slice(&s.offset.to_le_bytes());
             b.extend_from_slice(&s.len.to_le_bytes());
             b.extend_from_slice(&s.crc.to_le_bytes());
@@ -327,7 +340,8 @@ impl Directory {
             crc: le_u32(b, i * SECTION_LEN + 16),
         };
         let (centroids, codebooks, labels) = (section(0), section(1), section(2));
-        let mut reserved = (0..3).fold(0, |r, i| r | le_u32(b, i * SECTION_LEN + 20));
+        let rotation = section(3);
+        let mut reserved = (0..4).fold(0, |r, i| r | le_u32(b, i * SECTION_LEN + 20));
         let entries: Vec<Entry> = (0..nlist)
             .map(|l| {
                 let at = DIR_MODEL_LEN + l * ENTRY_LEN;
@@ -351,6 +365,7 @@ impl Directory {
             centroids,
             codebooks,
             labels,
+            rotation,
             entries,
         };
         dir.check(h, dir_offset, file)?;
@@ -395,19 +410,35 @@ impl Directory {
             ));
         }
         place(&|| "codebooks".into(), self.codebooks.offset, want)?;
+        let empty = Section {
+            offset: 0,
+            len: 0,
+            crc: 0,
+        };
+        if h.rotation {
+            let want = dim.checked_mul(dim).and_then(|x| x.checked_mul(4));
+            if want != Some(self.rotation.len) {
+                return Err(IoError::format(
+                    file,
+                    "rotation",
+                    "length is not dim × dim × 4",
+                ));
+            }
+            place(&|| "rotation".into(), self.rotation.offset, want)?;
+        } else if self.rotation != empty {
+            return Err(IoError::format(
+                file,
+                "rotation",
+                "present but the header has no rotation flag",
+            ));
+        }
         if h.labels {
             place(
                 &|| "labels".into(),
                 self.labels.offset,
                 Some(self.labels.len),
             )?;
-        } else if self.labels
-            != (Section {
-                offset: 0,
-                len: 0,
-                crc: 0,
-            })
-        {
+        } else if self.labels != empty {
             return Err(IoError::format(
                 file,
                 "labels",
@@ -437,13 +468,16 @@ impl Directory {
         Ok(())
     }
 
-    /// Where the model sections end, read from raw directory bytes before they are
-    /// checked (the reader reads `[0, model_end)` in one request, then checks).
+    /// Where the model sections (centroids, codebooks, rotation) end, read from raw
+    /// directory bytes before they are checked (the reader reads `[0, model_end)` in one
+    /// request, then checks).
     pub fn model_end(b: &[u8]) -> u64 {
         if b.len() < DIR_MODEL_LEN {
             return 0;
         }
-        le_u64(b, SECTION_LEN).saturating_add(le_u64(b, SECTION_LEN + 8))
+        let end =
+            |i: usize| le_u64(b, i * SECTION_LEN).saturating_add(le_u64(b, i * SECTION_LEN + 8));
+        end(1).max(end(3))
     }
 
     /// Total vectors.

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use ivfpq_core::{
-    Hit, IvfPqIndex, IvfPqModel, Neighbor, Partition, ProductQuantizer, QueryBatch, SearchParams,
-    VectorStorage, Vectors,
+    Hit, IvfPqIndex, IvfPqModel, Neighbor, Partition, ProductQuantizer, QueryBatch, Rotation,
+    SearchParams, VectorStorage, Vectors,
 };
 
 use super::block::{ListBlock, LoadedLists, LoadedRows};
@@ -184,7 +184,15 @@ impl Shard {
         let (dim, m) = (header.dim as usize, header.m as usize);
         let pq = ProductQuantizer::from_codebooks(dim, m, header.ksub(), codebooks)
             .ok_or_else(|| IoError::format(&name, "codebooks", "shape does not match header"))?;
-        let model = IvfPqModel::from_parts(header.metric, dim, centroids, pq)?;
+        let rotation = if header.rotation {
+            let r = section(&dir.rotation, "rotation")?;
+            let rot = Rotation::from_matrix(dim, r)
+                .ok_or_else(|| IoError::format(&name, "rotation", "not an orthogonal matrix"))?;
+            Some(rot)
+        } else {
+            None
+        };
+        let model = IvfPqModel::from_parts(header.metric, dim, centroids, pq, rotation)?;
         tracing::debug!(shard = %name, file_len, nlist = header.nlist, rows = footer.rows, "opened shard");
         let verified = if source.is_local() {
             (0..header.nlist).map(|_| AtomicBool::new(false)).collect()
@@ -580,6 +588,7 @@ impl Shard {
             0..HEADER_LEN as u64,
             d.centroids.range(),
             d.codebooks.range(),
+            d.rotation.range(),
         ];
         spans.push(d.labels.range());
         for (l, e) in d.entries.iter().enumerate() {

@@ -86,6 +86,7 @@ impl<W: Write> ShardWriter<W> {
             nlist,
             m: model.pq().m() as u32,
             labels: labels.is_some(),
+            rotation: model.rotation().is_some(),
             bits: model.nbits(),
         };
         let empty = Section {
@@ -103,6 +104,7 @@ impl<W: Write> ShardWriter<W> {
                 centroids: empty,
                 codebooks: empty,
                 labels: empty,
+                rotation: empty,
                 entries: Vec::with_capacity(model.nlist()),
             },
             name: name.to_string(),
@@ -113,6 +115,9 @@ impl<W: Write> ShardWriter<W> {
         debug_assert_eq!(w.out.pos, HEADER_LEN as u64);
         w.dir.centroids = w.section(bytemuck::cast_slice(model.centroids()))?;
         w.dir.codebooks = w.section(bytemuck::cast_slice(model.pq().codebooks()))?;
+        if let Some(r) = model.rotation() {
+            w.dir.rotation = w.section(bytemuck::cast_slice(r.matrix()))?;
+        }
         if let Some(labels) = labels {
             w.write_labels(labels)?;
         }

@@ -5,10 +5,14 @@ use std::time::Instant;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use ivfpq::core::{IndexParams, IvfPqIndex, IvfPqModel, Metric, SearchParams, VectorStorage};
+use ivfpq::core::{
+    IndexParams, IvfPqIndex, IvfPqModel, Metric, QueryBatch, SearchParams, VectorStorage,
+};
 use ivfpq::datasets::{SynthSpec, synthetic};
 use ivfpq::io::Dataset;
 
+use crate::opq_args::OpqArgs;
+use crate::refine_arg::Refine;
 use crate::report::{Val, emit};
 
 /// Options of `ivfpq bench`.
@@ -30,9 +34,10 @@ pub struct BenchArgs {
     /// Comma-separated nprobe values.
     #[arg(long, default_value = "1,2,4,8,16,32,64", value_delimiter = ',')]
     nprobe: Vec<usize>,
-    /// Comma-separated refine factors (1 = no rerank).
+    /// Comma-separated refine factors: N reranks k·N candidates (1 = no rerank); auto
+    /// (or auto:N, at most k·N) stops once no further candidate can enter the top k.
     #[arg(long, default_value = "1,4", value_delimiter = ',')]
-    refine: Vec<usize>,
+    refine: Vec<Refine>,
     /// Threads for build and search (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -48,6 +53,8 @@ pub struct BenchArgs {
     /// Time each setting this many times and report the median QPS (the machine is noisy).
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+    #[command(flatten)]
+    opq: OpqArgs,
     /// Synthetic dataset: base vectors.
     #[arg(long, default_value_t = 100_000)]
     synth_n: usize,
@@ -108,6 +115,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         storage,
         ..Default::default()
     };
+    let params = a.opq.apply(params);
     let nlist = params.resolved_nlist(n);
     let m = params.resolved_m(ds.dim)?;
     println!(
@@ -140,15 +148,18 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let metric: Metric = ds.metric;
     for &refine in &a.refine {
         for &nprobe in &a.nprobe {
-            let sp = SearchParams::new(K, nprobe).with_refine(refine);
+            let sp = refine.apply(SearchParams::new(K, nprobe));
             let warm = &ds.queries[..ds.queries.len().min(50 * ds.dim)];
             pool.install(|| index.search(warm, &sp))?;
             let mut times = Vec::new();
             let mut res = Vec::new();
+            let mut exact = 0;
             for _ in 0..a.repeat.max(1) {
                 let t = Instant::now();
-                res = pool.install(|| index.search(&ds.queries, &sp))?;
+                let batch = QueryBatch::new(index.model(), &ds.queries, &sp)?;
+                res = pool.install(|| batch.search(&index, &index));
                 times.push(t.elapsed().as_secs_f64());
+                exact = batch.exact_distances();
             }
             times.sort_by(f64::total_cmp);
             let dt = times[times.len() / 2];
@@ -161,7 +172,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 ("nlist", Val::Int(nlist as u64)),
                 ("m", Val::Int(m as u64)),
                 ("nprobe", Val::Int(nprobe as u64)),
-                ("refine", Val::Int(refine as u64)),
+                ("refine", refine.value()),
                 ("recall", Val::Float(ds.recall_at(&found, K))),
                 ("qps", Val::Float(nq as f64 / dt)),
                 ("train_s", Val::Float(train_s)),
@@ -169,6 +180,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 ("threads", Val::Int(threads as u64)),
                 ("bits", Val::Int(a.bits as u64)),
                 ("metric", Val::Str(metric.to_string())),
+                ("exact_per_query", Val::Float(exact as f64 / nq as f64)),
             ];
             emit(&row, a.json.as_deref())?;
         }

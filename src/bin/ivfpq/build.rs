@@ -7,6 +7,7 @@ use ivfpq::core::{IndexParams, IvfPqIndex, VectorStorage};
 use ivfpq::io::{InputIds, is_url, read_vectors, upload_file, write_shard_labeled};
 
 use crate::bench::spinner;
+use crate::opq_args::OpqArgs;
 use crate::store::StoreArgs;
 
 /// Options of `ivfpq build`.
@@ -40,6 +41,8 @@ pub struct BuildArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     #[command(flatten)]
+    opq: OpqArgs,
+    #[command(flatten)]
     store: StoreArgs,
 }
 
@@ -69,6 +72,7 @@ pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
         storage,
         ..Default::default()
     };
+    let params = a.opq.apply(params);
     sp.set_message(format!("training and adding {n} × {} vectors", input.dim));
     let t = std::time::Instant::now();
     let index = IvfPqIndex::build(&input.data, &ids, input.dim, &params)?;

@@ -34,10 +34,17 @@ pub fn run(a: InspectArgs) -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("string ids {}", if h.labels { "yes" } else { "no" });
     println!(
-        "model      nlist {}, m {} × 256 codewords (dsub {}), 8-bit codes",
+        "model      nlist {}, m {} × {} codewords (dsub {}), {}-bit codes, {}",
         h.nlist,
         h.m,
-        h.dim / h.m
+        h.ksub(),
+        h.dim / h.m,
+        h.bits,
+        if h.rotation {
+            "OPQ rotation"
+        } else {
+            "no rotation"
+        }
     );
     let mut sizes = shard.partition_sizes();
     sizes.sort_unstable();

@@ -3,6 +3,8 @@
 mod bench;
 mod build;
 mod inspect;
+mod opq_args;
+mod refine_arg;
 mod report;
 mod search;
 mod store;

@@ -6,6 +6,7 @@ use clap::Args;
 use ivfpq::core::SearchParams;
 use ivfpq::io::{ResultRow, Shard, read_vectors, write_csv, write_results};
 
+use crate::refine_arg::Refine;
 use crate::store::StoreArgs;
 
 /// Options of `ivfpq search`.
@@ -23,9 +24,10 @@ pub struct SearchArgs {
     /// Partitions probed per query.
     #[arg(long, default_value_t = 16)]
     nprobe: usize,
-    /// Rerank k × refine candidates with exact distances (1: no rerank).
-    #[arg(long, default_value_t = 1)]
-    refine: usize,
+    /// Rerank k × refine candidates with exact distances (1: no rerank); auto (or
+    /// auto:N) reranks adaptively, at most k × 64 (or k × N).
+    #[arg(long, default_value = "1")]
+    refine: Refine,
     /// Results file (.csv or .arrow); without it, CSV goes to stdout.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -48,7 +50,7 @@ pub fn run(a: SearchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let open_s = t_open.elapsed().as_secs_f64();
     let open_reads = ivfpq::io::ByteSource::counters(&**shard_source(&shard)).get();
     let q = read_vectors(&a.queries, "id")?;
-    let params = SearchParams::new(a.k, a.nprobe).with_refine(a.refine);
+    let params = a.refine.apply(SearchParams::new(a.k, a.nprobe));
     let dim = q.dim.max(1);
     let mut rows = Vec::new();
     let mut total = ivfpq::io::ReadStats::default();
