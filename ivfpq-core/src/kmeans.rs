@@ -5,6 +5,8 @@
 //! exists. Tiles run in parallel on rayon, each GEMM single-threaded, so the work splits
 //! evenly and results do not depend on the thread count.
 
+use std::borrow::Cow;
+
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rand::rngs::StdRng;
@@ -146,24 +148,31 @@ pub fn row_norms(c: &[f32], dim: usize) -> Vec<f32> {
 ///
 /// The caller checks that there are at least `k` rows and that they are finite.
 pub fn train(data: &[f32], dim: usize, p: &KMeansParams) -> Vec<f32> {
-    let n = data.len() / dim;
     let k = p.k;
     let mut rng = StdRng::seed_from_u64(p.seed);
-    // Subsample, keeping the sampled rows in their original order (better locality).
-    let cap = k.saturating_mul(p.max_points_per_centroid);
-    let sampled;
-    let x: &[f32] = if n > cap {
-        let mut idx = rand::seq::index::sample(&mut rng, n, cap).into_vec();
-        idx.sort_unstable();
-        sampled = gather_rows(data, dim, &idx);
-        &sampled
-    } else {
-        data
-    };
+    let x = subsample(
+        data,
+        dim,
+        k.saturating_mul(p.max_points_per_centroid),
+        &mut rng,
+    );
+    let x = &x[..];
     let n = x.len() / dim;
     let init = rand::seq::index::sample(&mut rng, n, k).into_vec();
     let c = gather_rows(x, dim, &init);
     lloyd(x, dim, c, p.iters, &mut rng)
+}
+
+/// Up to `cap` of the `dim`-wide rows of `x`, drawn with `rng` (which is not touched when
+/// every row is kept), in their original order for locality.
+pub fn subsample<'a>(x: &'a [f32], dim: usize, cap: usize, rng: &mut StdRng) -> Cow<'a, [f32]> {
+    let n = x.len() / dim;
+    if n <= cap {
+        return x.into();
+    }
+    let mut idx = rand::seq::index::sample(rng, n, cap).into_vec();
+    idx.sort_unstable();
+    gather_rows(x, dim, &idx).into()
 }
 
 /// Continues k-means from the centroids `c` (`k × dim`) for `iters` iterations on every

@@ -28,8 +28,6 @@ pub struct IvfPqModel {
     pq: ProductQuantizer,
     /// OPQ rotation: PQ codes `R·(x − c)`, not `x − c`.
     rotation: Option<Rotation>,
-    /// `R·c` for every centroid (empty without a rotation): the PQ-space centroids.
-    rot_centroids: Vec<f32>,
     /// L2 family: `T[l][j][c] = ‖r_jc‖² + 2⟨centroid_l|_j, r_jc⟩` (`nlist × m × 256`), so
     /// the table of probe `l` is `T[l] − 2⟨q_j, r_jc⟩`: one add per entry, not a rebuild.
     precomputed: Vec<f32>,
@@ -77,13 +75,7 @@ impl IvfPqModel {
         // PQ trains on the residuals of a sample of KSUB × max_points rows.
         let cap = KSUB * params.max_points_per_centroid;
         let mut rng = StdRng::seed_from_u64(params.seed.wrapping_add(0x9e37_79b9));
-        let sample = if n > cap {
-            let mut idx = rand::seq::index::sample(&mut rng, n, cap).into_vec();
-            idx.sort_unstable();
-            kmeans::gather_rows(data, dim, &idx)
-        } else {
-            data.to_vec()
-        };
+        let sample = kmeans::subsample(data, dim, cap, &mut rng);
         let mut shell = IvfPqModel {
             metric: params.metric,
             dim,
@@ -97,7 +89,6 @@ impl IvfPqModel {
                 },
             )?,
             rotation: None,
-            rot_centroids: Vec::new(),
             precomputed: Vec::new(),
         };
         let (assign, _) = shell.assign(&sample);
@@ -115,7 +106,7 @@ impl IvfPqModel {
                 params.seed,
             );
             shell.pq = pq;
-            shell.set_rotation(Some(rot));
+            shell.rotation = Some(rot);
         } else {
             tracing::info!(stage = "pq k-means", m, iters, rows);
             shell.pq =
@@ -152,35 +143,11 @@ impl IvfPqModel {
             centroids,
             centroid_norms,
             pq,
-            rotation: None,
-            rot_centroids: Vec::new(),
+            rotation,
             precomputed: Vec::new(),
         };
-        model.set_rotation(rotation);
         model.precompute(Kernels::try_active()?);
         Ok(model)
-    }
-
-    fn set_rotation(&mut self, rotation: Option<Rotation>) {
-        self.rot_centroids = match &rotation {
-            Some(r) => {
-                let mut out = vec![0.0; self.centroids.len()];
-                r.rotate_rows(&self.centroids, &mut out);
-                out
-            }
-            None => Vec::new(),
-        };
-        self.rotation = rotation;
-    }
-
-    /// Centroid `l` in PQ space: `R·c` with a rotation, `c` without.
-    fn pq_centroid(&self, l: usize) -> &[f32] {
-        let c = if self.rotation.is_some() {
-            &self.rot_centroids
-        } else {
-            &self.centroids
-        };
-        &c[l * self.dim..(l + 1) * self.dim]
     }
 
     /// The query-only table term of `q` into `qterm` (`m × ksub`): `−2⟨q_j, r_jc⟩` for the
@@ -221,9 +188,23 @@ impl IvfPqModel {
             self.precomputed = Vec::new();
             return;
         }
+        // The table is built in PQ space: from `R·c` under a rotation.
+        let rotated;
+        let centroids = match &self.rotation {
+            Some(r) => {
+                let mut out = vec![0.0; self.centroids.len()];
+                r.rotate_rows(&self.centroids, &mut out);
+                rotated = out;
+                &rotated[..]
+            }
+            None => &self.centroids[..],
+        };
         let mut t = vec![0.0f32; nlist * m * k];
-        for (l, tl) in t.chunks_exact_mut(m * k).enumerate() {
-            kern.pq_lut_dot(self.pq_centroid(l), self.pq.codebooks_t(), k, tl);
+        for (tl, c) in t
+            .chunks_exact_mut(m * k)
+            .zip(centroids.chunks_exact(self.dim))
+        {
+            kern.pq_lut_dot(c, self.pq.codebooks_t(), k, tl);
             for (x, n) in tl.iter_mut().zip(self.pq.centroid_norms()) {
                 *x = 2.0 * *x + n;
             }

@@ -22,6 +22,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 
+use crate::kmeans;
 use crate::pq::ProductQuantizer;
 
 /// Rows per tile when rotating or correlating many rows: tiles run in parallel, each
@@ -159,16 +160,9 @@ pub(crate) fn train(
     (rot, pq)
 }
 
-/// Up to `cap` rows of `x`, drawn with `seed`, in their original order.
+/// Up to `cap` rows of `x`, drawn with a generator seeded by `seed`.
 fn subsample(x: &[f32], dim: usize, cap: usize, seed: u64) -> std::borrow::Cow<'_, [f32]> {
-    let n = x.len() / dim;
-    if n <= cap {
-        return x.into();
-    }
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut idx = rand::seq::index::sample(&mut rng, n, cap).into_vec();
-    idx.sort_unstable();
-    crate::kmeans::gather_rows(x, dim, &idx).into()
+    kmeans::subsample(x, dim, cap, &mut StdRng::seed_from_u64(seed))
 }
 
 /// The orthogonal `R` minimising `Σ ‖R·xᵢ − yᵢ‖²`: with `Yᵀ·X = U·S·Vᵀ`, `R = U·Vᵀ`.

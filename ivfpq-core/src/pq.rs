@@ -77,41 +77,25 @@ impl ProductQuantizer {
         max_points: usize,
         seed: u64,
     ) -> Self {
-        let dsub = dim / m;
-        let n = data.len() / dim;
-        let books: Vec<Vec<f32>> = (0..m)
-            .into_par_iter()
-            .map(|j| {
-                let sub = sub_columns(data, dim, j * dsub, dsub, n);
-                let p = KMeansParams {
-                    k: ksub,
-                    iters,
-                    max_points_per_centroid: max_points,
-                    seed: seed ^ (j as u64 + 1),
-                };
-                kmeans::train(&sub, dsub, &p)
-            })
-            .collect();
-        let codebooks = books.concat();
-        ProductQuantizer::from_codebooks(dim, m, ksub, codebooks)
-            .expect("shapes are consistent by construction")
+        per_subspace(data, dim, m, ksub, |j, sub| {
+            let p = KMeansParams {
+                k: ksub,
+                iters,
+                max_points_per_centroid: max_points,
+                seed: seed ^ (j as u64 + 1),
+            };
+            kmeans::train(sub, dim / m, &p)
+        })
     }
 
     /// Continues training from these codebooks for `iters` k-means iterations on every row
     /// of `data` (a warm start: OPQ retrains after each small change of its rotation).
     pub fn refine(&self, data: &[f32], iters: usize, seed: u64) -> Self {
-        let (dim, m, dsub, k) = (self.dim, self.m, self.dsub, self.ksub);
-        let n = data.len() / dim;
-        let books: Vec<Vec<f32>> = (0..m)
-            .into_par_iter()
-            .map(|j| {
-                let sub = sub_columns(data, dim, j * dsub, dsub, n);
-                let start = self.codebooks[j * k * dsub..(j + 1) * k * dsub].to_vec();
-                kmeans::refine(&sub, dsub, start, iters, seed ^ (j as u64 + 1))
-            })
-            .collect();
-        ProductQuantizer::from_codebooks(dim, m, k, books.concat())
-            .expect("shapes are consistent by construction")
+        let (dsub, k) = (self.dsub, self.ksub);
+        per_subspace(data, self.dim, self.m, k, |j, sub| {
+            let start = self.codebooks[j * k * dsub..(j + 1) * k * dsub].to_vec();
+            kmeans::refine(sub, dsub, start, iters, seed ^ (j as u64 + 1))
+        })
     }
 
     /// Vector dimension.
@@ -192,6 +176,24 @@ impl ProductQuantizer {
             }
         }
     }
+}
+
+/// Trains the `m` sub-quantizers in parallel: `book(j, columns of sub-space j)` returns
+/// sub-quantizer `j`'s `ksub` codewords.
+fn per_subspace(
+    data: &[f32],
+    dim: usize,
+    m: usize,
+    ksub: usize,
+    book: impl Fn(usize, &[f32]) -> Vec<f32> + Sync,
+) -> ProductQuantizer {
+    let (dsub, n) = (dim / m, data.len() / dim);
+    let books: Vec<Vec<f32>> = (0..m)
+        .into_par_iter()
+        .map(|j| book(j, &sub_columns(data, dim, j * dsub, dsub, n)))
+        .collect();
+    ProductQuantizer::from_codebooks(dim, m, ksub, books.concat())
+        .expect("shapes are consistent by construction")
 }
 
 /// Copies columns `[start, start + width)` of the `n` rows of `x` into a dense buffer.

@@ -45,7 +45,10 @@ impl QueryBatch<'_> {
                     let d = internal_distance(self.kern, metric.is_l2_family(), q, x);
                     err.observe(c.distance - d);
                     exact.push(d, i as u64);
-                    exact.tighten();
+                    if auto {
+                        // The stopping test reads the threshold: keep it current.
+                        exact.tighten();
+                    }
                     computed += 1;
                 }
             }
