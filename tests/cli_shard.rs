@@ -139,6 +139,31 @@ fn build_inspect_search_from_npy_and_arrow_with_string_ids() {
         lines[1]
     );
 
+    // RaBitQ codes through the same commands: the error-bounded rerank finds the exact
+    // nearest neighbour.
+    let r = dir.join("r.shard");
+    let args = [
+        "--nlist", "20", "--metric", "cosine", "--codes", "rabitq", "--bits", "4",
+    ];
+    run(&[&["build", "--input", s(&npy), "--output", s(&r)][..], &args].concat());
+    let text = String::from_utf8(run(&["inspect", s(&r), "--verify"]).stdout).unwrap();
+    assert!(text.contains("RaBitQ 4 bits"), "{text}");
+    let rcsv = dir.join("r.csv");
+    let q = [
+        "--queries",
+        s(&qnpy),
+        "--k",
+        "5",
+        "--nprobe",
+        "20",
+        "--refine",
+        "auto",
+    ];
+    run(&[&["search", "--index", s(&r), "--output", s(&rcsv)][..], &q].concat());
+    let out = std::fs::read_to_string(&rcsv).unwrap();
+    let first = out.lines().nth(1).unwrap_or_default();
+    assert!(first.starts_with(&format!("0,0,{},", ds.gt[0])), "{first}");
+
     let b = dir.join("b.shard");
     run(&[
         "build",

@@ -5,6 +5,9 @@
 //! (what makes PQ's recall ceiling show up on real embeddings). Gains are asserted as
 //! means over three training seeds, with floors set below the measured gains.
 
+mod common;
+
+use common::recall_and_exact as run;
 use ivfpq::core::{IndexParams, IvfPqIndex, Metric, QueryBatch, SearchParams};
 use ivfpq::datasets::{SynthSpec, synthetic};
 use ivfpq::io::{Dataset, OpenOptions, Shard, write_shard};
@@ -36,21 +39,6 @@ fn build(ds: &Dataset, metric: Metric, nbits: u32, opq: bool, seed: u64) -> IvfP
         ..Default::default()
     };
     IvfPqIndex::build(&ds.base, &ids, DIM, &p).unwrap()
-}
-
-/// Recall@10 against the exact ground truth, and exact distances per query.
-fn run(index: &IvfPqIndex, ds: &Dataset, p: &SearchParams) -> (f64, f64) {
-    let batch = QueryBatch::new(index.model(), &ds.queries, p).unwrap();
-    let res = batch.search(index, index);
-    let found: Vec<Vec<u64>> = res
-        .iter()
-        .map(|r| r.iter().map(|n| n.id).collect())
-        .collect();
-    let nq = res.len() as f64;
-    (
-        ds.recall_at(&found, 10),
-        batch.exact_distances() as f64 / nq,
-    )
 }
 
 /// Mean recall@10 over [`SEEDS`] at each of `settings`, one build per seed.

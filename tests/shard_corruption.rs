@@ -168,10 +168,10 @@ fn magic_version_and_offsets_are_named() {
     bad[0] = b'X';
     expect(bad, "header", "bad magic");
     let mut bad = full.clone();
-    bad[8] = 3; // version 3, then a matching header checksum so only the version is wrong
+    bad[8] = 4; // version 4, then a matching header checksum so only the version is wrong
     let c = crc32c::crc32c(&bad[..60]);
     bad[60..64].copy_from_slice(&c.to_le_bytes());
-    expect(bad, "header", "version 3");
+    expect(bad, "header", "version 4");
     let n = full.len();
     let mut bad = full.clone();
     bad[n - 8..].copy_from_slice(b"NOTASHRD");

@@ -132,12 +132,12 @@ impl IvfPqIndex {
         let data = validate::for_metric(kern, self.metric(), data, dim);
         let data = &data[..];
         let (assign, codes) = self.model.encode(data);
-        let m = self.model.pq().m();
-        let nbits = self.model.nbits();
+        let w = self.model.code_len();
+        let quantizer = self.model.quantizer();
         for i in 0..n {
             self.partitions[assign[i] as usize].push(
-                nbits,
-                &codes[i * m..(i + 1) * m],
+                quantizer,
+                &codes[i * w..(i + 1) * w],
                 ids[i],
                 &data[i * dim..(i + 1) * dim],
             );

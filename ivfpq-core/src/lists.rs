@@ -19,6 +19,10 @@ pub struct ListRef<'a> {
     pub codes: &'a [u8],
     /// One id per vector.
     pub ids: &'a [u64],
+    /// RaBitQ only: the factors of each block of codes; empty for PQ.
+    pub aux: &'a [u8],
+    /// RaBitQ only: one record a vector (its `B`-bit code); empty for PQ.
+    pub records: &'a [u8],
 }
 
 /// Codes and ids per partition.
@@ -70,6 +74,8 @@ impl Lists for IvfPqIndex {
         self.partitions.get(l).map(|p| ListRef {
             codes: &p.codes,
             ids: &p.ids,
+            aux: &p.aux,
+            records: &p.records,
         })
     }
 }

@@ -10,26 +10,42 @@ use crate::error::{IvfPqError, Result};
 use crate::kmeans::{self, KMeansParams, Nearest};
 use crate::metric::Metric;
 use crate::opq::{self, Rotation};
-use crate::params::IndexParams;
+use crate::params::{CodeKind, IndexParams};
 use crate::pq::{KSUB, KSUB4, ProductQuantizer};
+use crate::rabitq::Rabitq;
 use crate::validate;
 
 /// Bytes above which the L2 precomputed table is not built (lookup tables are then
 /// computed per probe from the query's residual instead).
 pub const PRECOMPUTED_TABLE_BUDGET: usize = 512 << 20;
 
-/// Coarse centroids plus product quantizer, for one metric and dimension.
+/// What a model quantizes residuals with.
+#[derive(Clone, Debug)]
+pub enum Quantizer {
+    /// Product quantization, after an optional OPQ rotation: codes of `R·(x − c)`.
+    Pq {
+        /// The codebooks.
+        pq: ProductQuantizer,
+        /// The OPQ rotation, if trained.
+        rotation: Option<Rotation>,
+    },
+    /// RaBitQ codes (random rotation, per-vector error bounds).
+    Rabitq(Rabitq),
+}
+
+/// Coarse centroids plus the residual quantizer, for one metric and dimension.
 #[derive(Clone, Debug)]
 pub struct IvfPqModel {
     metric: Metric,
     dim: usize,
     centroids: Vec<f32>,
     centroid_norms: Vec<f32>,
-    pq: ProductQuantizer,
-    /// OPQ rotation: PQ codes `R·(x − c)`, not `x − c`.
-    rotation: Option<Rotation>,
-    /// L2 family: `T[l][j][c] = ‖r_jc‖² + 2⟨centroid_l|_j, r_jc⟩` (`nlist × m × 256`), so
-    /// the table of probe `l` is `T[l] − 2⟨q_j, r_jc⟩`: one add per entry, not a rebuild.
+    quantizer: Quantizer,
+    /// PQ, L2 family: `T[l][j][c] = ‖r_jc‖² + 2⟨centroid_l|_j, r_jc⟩` (`nlist × m × 256`),
+    /// so the table of probe `l` is `T[l] − 2⟨q_j, r_jc⟩`: one add per entry, not a
+    /// rebuild. RaBitQ, L2 family: per centroid, the negated table of `P·c` and then
+    /// `−Σ P·c` (`nlist × (4·dim_pad + 1)`); the table is linear in its vector, so a
+    /// probe's table is the query's plus this, again one add per entry.
     precomputed: Vec<f32>,
 }
 
@@ -42,7 +58,6 @@ impl IvfPqModel {
         let kern = Kernels::try_active()?;
         params.check()?;
         let n = validate::rows("training data", data, dim)?;
-        let m = params.resolved_m(dim)?;
         let nlist = params.resolved_nlist(n);
         if n < nlist {
             return Err(IvfPqError::TooFewTrainingPoints {
@@ -51,17 +66,23 @@ impl IvfPqModel {
                 got: n,
             });
         }
-        let ksub = if params.nbits == 4 { KSUB4 } else { KSUB };
-        if n < ksub {
-            return Err(IvfPqError::TooFewTrainingPoints {
-                param: "m (a codeword per code value in each sub-quantizer)",
-                need: ksub,
-                got: n,
-            });
-        }
+        let pq_shape = match params.codes {
+            CodeKind::Rabitq => None,
+            CodeKind::Pq => {
+                let ksub = if params.nbits == 4 { KSUB4 } else { KSUB };
+                if n < ksub {
+                    return Err(IvfPqError::TooFewTrainingPoints {
+                        param: "m (a codeword per code value in each sub-quantizer)",
+                        need: ksub,
+                        got: n,
+                    });
+                }
+                Some((params.resolved_m(dim)?, ksub))
+            }
+        };
         let data = validate::for_metric(kern, params.metric, data, dim);
         let data = &data[..];
-        let _span = tracing::info_span!("train", n, dim, nlist, m).entered();
+        let _span = tracing::info_span!("train", n, dim, nlist).entered();
         tracing::info!(stage = "coarse k-means", nlist, iters = params.kmeans_iters);
         let kp = KMeansParams {
             k: nlist,
@@ -71,49 +92,30 @@ impl IvfPqModel {
         };
         let centroids = kmeans::train(data, dim, &kp);
         let centroid_norms = kmeans::row_norms(&centroids, dim);
-
-        // PQ trains on the residuals of a sample of KSUB × max_points rows.
-        let cap = KSUB * params.max_points_per_centroid;
-        let mut rng = StdRng::seed_from_u64(params.seed.wrapping_add(0x9e37_79b9));
-        let sample = kmeans::subsample(data, dim, cap, &mut rng);
-        let mut shell = IvfPqModel {
+        let coarse = Coarse {
+            dim,
+            centroids: &centroids,
+            norms: &centroid_norms,
+            kind: nearest_kind(params.metric),
+        };
+        let quantizer = match pq_shape {
+            // No training: the rotation is random and the codes a fixed grid.
+            None => {
+                let seed = params.seed.wrapping_add(0x7261_6269);
+                Quantizer::Rabitq(Rabitq::new(dim, params.nbits, seed)?)
+            }
+            Some((m, ksub)) => train_pq(data, &coarse, params, m, ksub),
+        };
+        let mut model = IvfPqModel {
             metric: params.metric,
             dim,
             centroids,
             centroid_norms,
-            pq: ProductQuantizer::from_codebooks(dim, m, ksub, vec![0.0; dim * ksub]).ok_or(
-                IvfPqError::MDoesNotDivideDim {
-                    dim,
-                    m,
-                    suggestions: Vec::new(),
-                },
-            )?,
-            rotation: None,
+            quantizer,
             precomputed: Vec::new(),
         };
-        let (assign, _) = shell.assign(&sample);
-        let residuals = shell.residuals(&sample, &assign);
-        let rows = sample.len() / dim;
-        let (iters, max_points) = (params.pq_iters, params.max_points_per_centroid);
-        if params.uses_opq() {
-            tracing::info!(stage = "opq", m, rounds = params.opq_iters, rows);
-            let (rot, pq) = opq::train(
-                &residuals,
-                dim,
-                (m, ksub),
-                params.opq_iters,
-                (iters, max_points),
-                params.seed,
-            );
-            shell.pq = pq;
-            shell.rotation = Some(rot);
-        } else {
-            tracing::info!(stage = "pq k-means", m, iters, rows);
-            shell.pq =
-                ProductQuantizer::train(&residuals, dim, m, ksub, iters, max_points, params.seed);
-        }
-        shell.precompute(kern);
-        Ok(shell)
+        model.precompute(kern);
+        Ok(model)
     }
 
     /// Reassembles a model from its parts (as read from a file).
@@ -121,19 +123,21 @@ impl IvfPqModel {
         metric: Metric,
         dim: usize,
         centroids: Vec<f32>,
-        pq: ProductQuantizer,
-        rotation: Option<Rotation>,
+        quantizer: Quantizer,
     ) -> Result<IvfPqModel> {
-        if dim == 0
-            || centroids.is_empty()
-            || !centroids.len().is_multiple_of(dim)
-            || pq.dim() != dim
-            || rotation.as_ref().is_some_and(|r| r.dim() != dim)
-        {
+        let qdim = match &quantizer {
+            Quantizer::Pq { pq, rotation } => match rotation {
+                Some(r) if r.dim() != pq.dim() => r.dim(),
+                _ => pq.dim(),
+            },
+            Quantizer::Rabitq(r) if r.dim_pad() != crate::rabitq::padded(dim) => r.dim_pad(),
+            Quantizer::Rabitq(_) => dim,
+        };
+        if dim == 0 || centroids.is_empty() || !centroids.len().is_multiple_of(dim) || qdim != dim {
             return Err(IvfPqError::DimensionMismatch {
                 param: "model parts",
                 expected: dim,
-                got: pq.dim(),
+                got: qdim,
             });
         }
         let centroid_norms = kmeans::row_norms(&centroids, dim);
@@ -142,25 +146,37 @@ impl IvfPqModel {
             dim,
             centroids,
             centroid_norms,
-            pq,
-            rotation,
+            quantizer,
             precomputed: Vec::new(),
         };
         model.precompute(Kernels::try_active()?);
         Ok(model)
     }
 
-    /// The query-only table term of `q` into `qterm` (`m × ksub`): `−2⟨q_j, r_jc⟩` for the
-    /// L2 family, `−⟨q_j, r_jc⟩` for dot, with `q` rotated first under OPQ.
+    /// Length of the query-only term [`IvfPqModel::query_term`] writes.
+    pub(crate) fn query_term_len(&self) -> usize {
+        match &self.quantizer {
+            Quantizer::Pq { pq, .. } => pq.m() * pq.ksub(),
+            Quantizer::Rabitq(r) => r.dim_pad(),
+        }
+    }
+
+    /// The query-only part of every probe's table, into `qterm`. PQ (`m × ksub`):
+    /// `−2⟨q_j, r_jc⟩` for the L2 family, `−⟨q_j, r_jc⟩` for dot, with `q` rotated first
+    /// under OPQ. RaBitQ (`dim_pad`): the rotated query `P·q`.
     pub(crate) fn query_term(&self, kern: &Kernels, q: &[f32], qterm: &mut [f32]) {
-        let ksub = self.pq.ksub();
-        match &self.rotation {
+        let (pq, rotation) = match &self.quantizer {
+            Quantizer::Pq { pq, rotation } => (pq, rotation),
+            Quantizer::Rabitq(r) => return r.rotate(kern, q, qterm),
+        };
+        let ksub = pq.ksub();
+        match rotation {
             Some(r) => {
                 let mut qr = vec![0.0; self.dim];
                 r.rotate(kern, q, &mut qr);
-                kern.pq_lut_dot(&qr, self.pq.codebooks_t(), ksub, qterm);
+                kern.pq_lut_dot(&qr, pq.codebooks_t(), ksub, qterm);
             }
-            None => kern.pq_lut_dot(q, self.pq.codebooks_t(), ksub, qterm),
+            None => kern.pq_lut_dot(q, pq.codebooks_t(), ksub, qterm),
         }
         let scale = if self.metric.is_l2_family() {
             -2.0
@@ -170,27 +186,53 @@ impl IvfPqModel {
         qterm.iter_mut().for_each(|x| *x *= scale);
     }
 
-    /// The PQ-space residual of `q` against centroid `l` (rotated under OPQ), into `out`.
-    pub(crate) fn query_residual(&self, kern: &Kernels, q: &[f32], l: usize, out: &mut [f32]) {
-        for ((r, a), c) in out.iter_mut().zip(q).zip(self.centroid(l)) {
-            *r = a - c;
+    /// The PQ table of `q` against centroid `l`, from its residual (rotated under OPQ),
+    /// into `lut`: the path when no precomputed table was built.
+    pub(crate) fn residual_table(&self, kern: &Kernels, q: &[f32], l: usize, lut: &mut [f32]) {
+        let Quantizer::Pq { pq, rotation } = &self.quantizer else {
+            return;
+        };
+        let mut r: Vec<f32> = q.iter().zip(self.centroid(l)).map(|(a, c)| a - c).collect();
+        if let Some(rot) = rotation {
+            let plain = r.clone();
+            rot.rotate(kern, &plain, &mut r);
         }
-        if let Some(rot) = &self.rotation {
-            let plain = out.to_vec();
-            rot.rotate(kern, &plain, out);
-        }
+        kern.pq_lut_l2(&r, pq.codebooks_t(), pq.ksub(), lut);
     }
 
     fn precompute(&mut self, kern: &Kernels) {
-        let (m, nlist) = (self.pq.m(), self.nlist());
-        let k = self.pq.ksub();
-        if !self.metric.is_l2_family() || nlist * m * k * 4 > PRECOMPUTED_TABLE_BUDGET {
-            self.precomputed = Vec::new();
+        self.precomputed = Vec::new();
+        if !self.metric.is_l2_family() {
+            return;
+        }
+        let (pq, rotation) = match &self.quantizer {
+            Quantizer::Pq { pq, rotation } => (pq, rotation),
+            Quantizer::Rabitq(r) => {
+                let w = 4 * r.dim_pad();
+                if self.nlist() * (w + 1) * 4 > PRECOMPUTED_TABLE_BUDGET {
+                    return;
+                }
+                let rotated = r.rotate_rows(&self.centroids);
+                let mut t = vec![0.0f32; self.nlist() * (w + 1)];
+                for (tl, c) in t
+                    .chunks_exact_mut(w + 1)
+                    .zip(rotated.chunks_exact(r.dim_pad()))
+                {
+                    let sum = crate::rabitq::build_table(c, &mut tl[..w]);
+                    tl.iter_mut().for_each(|x| *x = -*x);
+                    tl[w] = -sum;
+                }
+                self.precomputed = t;
+                return;
+            }
+        };
+        let (m, k, nlist) = (pq.m(), pq.ksub(), self.nlist());
+        if nlist * m * k * 4 > PRECOMPUTED_TABLE_BUDGET {
             return;
         }
         // The table is built in PQ space: from `R·c` under a rotation.
         let rotated;
-        let centroids = match &self.rotation {
+        let centroids = match rotation {
             Some(r) => {
                 let mut out = vec![0.0; self.centroids.len()];
                 r.rotate_rows(&self.centroids, &mut out);
@@ -204,8 +246,8 @@ impl IvfPqModel {
             .chunks_exact_mut(m * k)
             .zip(centroids.chunks_exact(self.dim))
         {
-            kern.pq_lut_dot(c, self.pq.codebooks_t(), k, tl);
-            for (x, n) in tl.iter_mut().zip(self.pq.centroid_norms()) {
+            kern.pq_lut_dot(c, pq.codebooks_t(), k, tl);
+            for (x, n) in tl.iter_mut().zip(pq.centroid_norms()) {
                 *x = 2.0 * *x + n;
             }
         }
@@ -227,19 +269,58 @@ impl IvfPqModel {
         self.centroid_norms.len()
     }
 
-    /// Bits per code: 8 or 4.
+    /// The code type.
+    pub fn code_kind(&self) -> CodeKind {
+        match self.quantizer {
+            Quantizer::Pq { .. } => CodeKind::Pq,
+            Quantizer::Rabitq(_) => CodeKind::Rabitq,
+        }
+    }
+
+    /// Bits per code: 8 or 4 for PQ, 1 to 8 a coordinate for RaBitQ.
     pub fn nbits(&self) -> u32 {
-        self.pq.nbits()
+        match &self.quantizer {
+            Quantizer::Pq { pq, .. } => pq.nbits(),
+            Quantizer::Rabitq(r) => r.bits(),
+        }
     }
 
-    /// The product quantizer.
-    pub fn pq(&self) -> &ProductQuantizer {
-        &self.pq
+    /// The residual quantizer.
+    pub fn quantizer(&self) -> &Quantizer {
+        &self.quantizer
     }
 
-    /// The OPQ rotation applied before PQ, if the model has one.
+    /// The product quantizer, for PQ codes.
+    pub fn pq(&self) -> Option<&ProductQuantizer> {
+        match &self.quantizer {
+            Quantizer::Pq { pq, .. } => Some(pq),
+            Quantizer::Rabitq(_) => None,
+        }
+    }
+
+    /// The RaBitQ quantizer, for RaBitQ codes.
+    pub fn rabitq(&self) -> Option<&Rabitq> {
+        match &self.quantizer {
+            Quantizer::Rabitq(r) => Some(r),
+            Quantizer::Pq { .. } => None,
+        }
+    }
+
+    /// The rotation applied before quantizing: OPQ's learned one, RaBitQ's random one
+    /// (`dim_pad × dim_pad`), or none.
     pub fn rotation(&self) -> Option<&Rotation> {
-        self.rotation.as_ref()
+        match &self.quantizer {
+            Quantizer::Pq { rotation, .. } => rotation.as_ref(),
+            Quantizer::Rabitq(r) => Some(r.rotation()),
+        }
+    }
+
+    /// Bytes of one vector's code as [`IvfPqModel::encode`] returns it.
+    pub fn code_len(&self) -> usize {
+        match &self.quantizer {
+            Quantizer::Pq { pq, .. } => pq.m(),
+            Quantizer::Rabitq(r) => r.row_len(),
+        }
     }
 
     /// Coarse centroids, `nlist × dim` row-major.
@@ -252,31 +333,71 @@ impl IvfPqModel {
         &self.centroids[l * self.dim..(l + 1) * self.dim]
     }
 
-    /// The precomputed L2 table of partition `l`, if one was built.
+    /// PQ: the precomputed L2 table of partition `l`, if one was built. RaBitQ (L2
+    /// family): the negated table of `P·c_l`, then `−Σ P·c_l`.
     pub(crate) fn precomputed(&self, l: usize) -> Option<&[f32]> {
-        let w = self.pq.m() * self.pq.ksub();
+        let w = match &self.quantizer {
+            Quantizer::Pq { pq, .. } => pq.m() * pq.ksub(),
+            Quantizer::Rabitq(r) => 4 * r.dim_pad() + 1,
+        };
         self.precomputed.get(l * w..(l + 1) * w)
     }
 
-    fn nearest_kind(&self) -> Nearest {
-        if self.metric.is_l2_family() {
-            Nearest::L2
-        } else {
-            Nearest::InnerProduct
+    fn coarse(&self) -> Coarse<'_> {
+        Coarse {
+            dim: self.dim,
+            centroids: &self.centroids,
+            norms: &self.centroid_norms,
+            kind: nearest_kind(self.metric),
         }
     }
 
     /// The partition of each row of `x` (already normalised for cosine) and its coarse
     /// distance (L2², or `−x·c` for dot).
     pub fn assign(&self, x: &[f32]) -> (Vec<u32>, Vec<f32>) {
+        self.coarse().assign(x)
+    }
+
+    /// Partitions and codes (`n × code_len`, row-major) of rows already normalised for
+    /// cosine: `m` PQ codes a row, or a RaBitQ row (sign nibbles, bit planes, factors).
+    pub fn encode(&self, x: &[f32]) -> (Vec<u32>, Vec<u8>) {
+        let coarse = self.coarse();
+        let (assign, _) = coarse.assign(x);
+        let mut residuals = coarse.residuals(x, &assign);
+        let codes = match &self.quantizer {
+            Quantizer::Rabitq(r) => r.encode_rows(&residuals),
+            Quantizer::Pq { pq, rotation } => {
+                if let Some(r) = rotation {
+                    let plain = residuals.clone();
+                    r.rotate_rows(&plain, &mut residuals);
+                }
+                let mut codes = vec![0u8; assign.len() * pq.m()];
+                pq.encode(&residuals, &mut codes);
+                codes
+            }
+        };
+        (assign, codes)
+    }
+}
+
+/// Coarse centroids, borrowed: assignment and residuals, before a model exists.
+struct Coarse<'a> {
+    dim: usize,
+    centroids: &'a [f32],
+    norms: &'a [f32],
+    kind: Nearest,
+}
+
+impl Coarse<'_> {
+    fn assign(&self, x: &[f32]) -> (Vec<u32>, Vec<f32>) {
         let n = x.len() / self.dim;
         let (mut labels, mut dists) = (vec![0u32; n], vec![0f32; n]);
         kmeans::assign(
             x,
             self.dim,
-            &self.centroids,
-            &self.centroid_norms,
-            self.nearest_kind(),
+            self.centroids,
+            self.norms,
+            self.kind,
             &mut labels,
             &mut dists,
         );
@@ -284,26 +405,58 @@ impl IvfPqModel {
     }
 
     fn residuals(&self, x: &[f32], assign: &[u32]) -> Vec<f32> {
+        let d = self.dim;
         let mut r = x.to_vec();
-        for (row, &l) in r.chunks_exact_mut(self.dim).zip(assign) {
-            for (v, c) in row.iter_mut().zip(self.centroid(l as usize)) {
-                *v -= c;
-            }
+        for (row, &l) in r.chunks_exact_mut(d).zip(assign) {
+            let c = &self.centroids[l as usize * d..(l as usize + 1) * d];
+            row.iter_mut().zip(c).for_each(|(v, c)| *v -= c);
         }
         r
     }
+}
 
-    /// Partitions and 8-bit codes (`n × m`, row-major) of rows already normalised for
-    /// cosine.
-    pub fn encode(&self, x: &[f32]) -> (Vec<u32>, Vec<u8>) {
-        let (assign, _) = self.assign(x);
-        let mut residuals = self.residuals(x, &assign);
-        if let Some(r) = &self.rotation {
-            let plain = residuals.clone();
-            r.rotate_rows(&plain, &mut residuals);
+fn nearest_kind(metric: Metric) -> Nearest {
+    if metric.is_l2_family() {
+        Nearest::L2
+    } else {
+        Nearest::InnerProduct
+    }
+}
+
+/// Trains PQ (after OPQ when asked) on the residuals of a sample of KSUB × max_points
+/// rows.
+fn train_pq(
+    data: &[f32],
+    coarse: &Coarse<'_>,
+    params: &IndexParams,
+    m: usize,
+    ksub: usize,
+) -> Quantizer {
+    let dim = coarse.dim;
+    let cap = KSUB * params.max_points_per_centroid;
+    let mut rng = StdRng::seed_from_u64(params.seed.wrapping_add(0x9e37_79b9));
+    let sample = kmeans::subsample(data, dim, cap, &mut rng);
+    let (assign, _) = coarse.assign(&sample);
+    let residuals = coarse.residuals(&sample, &assign);
+    let rows = sample.len() / dim;
+    let (iters, max_points) = (params.pq_iters, params.max_points_per_centroid);
+    if params.uses_opq() {
+        tracing::info!(stage = "opq", m, rounds = params.opq_iters, rows);
+        let (rot, pq) = opq::train(
+            &residuals,
+            dim,
+            (m, ksub),
+            params.opq_iters,
+            (iters, max_points),
+            params.seed,
+        );
+        Quantizer::Pq {
+            pq,
+            rotation: Some(rot),
         }
-        let mut codes = vec![0u8; assign.len() * self.pq.m()];
-        self.pq.encode(&residuals, &mut codes);
-        (assign, codes)
+    } else {
+        tracing::info!(stage = "pq k-means", m, iters, rows);
+        let pq = ProductQuantizer::train(&residuals, dim, m, ksub, iters, max_points, params.seed);
+        Quantizer::Pq { pq, rotation: None }
     }
 }

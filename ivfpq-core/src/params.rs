@@ -19,6 +19,17 @@ pub enum VectorStorage {
     None,
 }
 
+/// The codes the scan reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum CodeKind {
+    /// Product quantization: `m` sub-quantizers of `nbits` (8 or 4) each.
+    #[default]
+    Pq,
+    /// RaBitQ: `nbits` (1 to 8) a coordinate after a random rotation, with per-vector
+    /// error bounds that drive the rerank (see [`crate::Rabitq`]).
+    Rabitq,
+}
+
 /// Parameters of [`crate::IvfPqModel::train`] and [`crate::IvfPqIndex::build`].
 #[derive(Clone, Debug)]
 pub struct IndexParams {
@@ -28,8 +39,10 @@ pub struct IndexParams {
     pub nlist: Option<usize>,
     /// PQ sub-quantizers; `None` means `dim / 16` (or the nearest divisor of `dim`).
     pub m: Option<usize>,
-    /// Bits per sub-quantizer code: 8 (256 codewords, scanned by table gathers) or 4
-    /// (16 codewords, fast-scan with in-register tables).
+    /// The code type.
+    pub codes: CodeKind,
+    /// Bits per code. PQ: 8 (256 codewords, scanned by table gathers) or 4 (16
+    /// codewords, fast-scan with in-register tables). RaBitQ: 1 to 8 a coordinate.
     pub nbits: u32,
     /// Coarse k-means iterations (default 10).
     pub kmeans_iters: usize,
@@ -54,6 +67,7 @@ impl Default for IndexParams {
             metric: Metric::L2,
             nlist: None,
             m: None,
+            codes: CodeKind::Pq,
             nbits: 8,
             kmeans_iters: 10,
             pq_iters: 25,
@@ -73,9 +87,10 @@ impl IndexParams {
             .unwrap_or_else(|| ((n as f64).sqrt() as usize).max(1))
     }
 
-    /// Whether training learns an OPQ rotation (see [`IndexParams::opq`]).
+    /// Whether training learns an OPQ rotation (see [`IndexParams::opq`]); never for
+    /// RaBitQ, whose rotation is random.
     pub fn uses_opq(&self) -> bool {
-        self.opq.unwrap_or(self.metric != Metric::L2)
+        self.codes == CodeKind::Pq && self.opq.unwrap_or(self.metric != Metric::L2)
     }
 
     /// `m` for dimension `dim`, checked to divide it.
@@ -100,10 +115,23 @@ impl IndexParams {
     }
 
     pub(crate) fn check(&self) -> Result<()> {
-        if self.nbits != 8 && self.nbits != 4 {
+        match self.codes {
+            CodeKind::Rabitq => crate::rabitq::check_bits(self.nbits)?,
+            CodeKind::Pq if self.nbits != 8 && self.nbits != 4 => {
+                return Err(invalid(
+                    "nbits",
+                    format!(
+                        "{} bits per PQ code is not supported; use 8 or 4 (or RaBitQ codes)",
+                        self.nbits
+                    ),
+                ));
+            }
+            CodeKind::Pq => {}
+        }
+        if self.codes == CodeKind::Rabitq && self.opq == Some(true) {
             return Err(invalid(
-                "nbits",
-                format!("{} bits per code is not supported; use 8 or 4", self.nbits),
+                "opq",
+                "RaBitQ codes use a random rotation; OPQ applies to PQ codes only",
             ));
         }
         if self.nlist == Some(0) {
@@ -162,13 +190,19 @@ pub struct SearchParams {
     /// `nlist` (every partition is probed), as FAISS does.
     pub nprobe: usize,
     /// Rerank `k · refine_factor` PQ candidates with exact distances from the stored
-    /// vectors. 1 means no rerank: distances are PQ estimates.
+    /// vectors. 1 means no rerank: distances are PQ estimates. With RaBitQ codes it is an
+    /// upper bound: a candidate is reranked only while its lower bound can still enter
+    /// the top `k`.
     pub refine_factor: usize,
     /// Adaptive refine: rerank candidates in PQ order and stop at the first whose PQ
     /// distance, less the error margin, cannot enter the top `k`; `refine_factor` is then
     /// an upper bound. The margin is calibrated per query: the largest amount by which a
     /// candidate already reranked had its PQ distance over its exact one.
     pub auto_refine: bool,
+    /// RaBitQ: the error bound in standard deviations of the estimate (`ε₀`, default
+    /// [`crate::EPSILON0`]). Larger loses fewer neighbours to an estimate outside its
+    /// bound and reranks more.
+    pub rabitq_epsilon: f32,
     /// Optional allow-list or deny-list of ids.
     pub filter: Option<IdFilter>,
 }
@@ -180,6 +214,7 @@ impl Default for SearchParams {
             nprobe: 1,
             refine_factor: 1,
             auto_refine: false,
+            rabitq_epsilon: crate::EPSILON0,
             filter: None,
         }
     }
@@ -218,6 +253,12 @@ impl SearchParams {
         }
         if self.nprobe == 0 {
             return Err(invalid("nprobe", "must be at least 1"));
+        }
+        if !(self.rabitq_epsilon.is_finite() && self.rabitq_epsilon >= 0.0) {
+            return Err(invalid(
+                "rabitq_epsilon",
+                format!("{} is not a finite value ≥ 0", self.rabitq_epsilon),
+            ));
         }
         if self.refine_factor == 0 {
             return Err(invalid(

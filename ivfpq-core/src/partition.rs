@@ -3,6 +3,7 @@
 use half::f16;
 use ivfpq_simd::{PQ8_BLOCK, pq4_push};
 
+use crate::model::Quantizer;
 use crate::params::VectorStorage;
 
 /// Full vectors of a partition, kept for exact reranking.
@@ -38,8 +39,14 @@ impl Vectors {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Partition {
     /// Codes in blocks of 32: 8-bit as `ivfpq_simd::pack_pq8_blocks` lays them out,
-    /// 4-bit as `ivfpq_simd::pack_pq4_blocks` does.
+    /// 4-bit as `ivfpq_simd::pack_pq4_blocks` does, RaBitQ sign bits as 4-bit codes of
+    /// `dim_pad / 4` nibbles.
     pub codes: Vec<u8>,
+    /// RaBitQ only: the factors of each block of 32 (see [`crate::Rabitq`]). Empty for
+    /// PQ.
+    pub aux: Vec<u8>,
+    /// RaBitQ only: one record per vector (its `B`-bit code and factors). Empty for PQ.
+    pub records: Vec<u8>,
     /// Caller ids, one per vector.
     pub ids: Vec<u64>,
     /// Full vectors (normalised for cosine), one row per id.
@@ -50,6 +57,8 @@ impl Partition {
     pub(crate) fn new(storage: VectorStorage) -> Partition {
         Partition {
             codes: Vec::new(),
+            aux: Vec::new(),
+            records: Vec::new(),
             ids: Vec::new(),
             vectors: Vectors::new(storage),
         }
@@ -65,15 +74,22 @@ impl Partition {
         self.ids.is_empty()
     }
 
-    /// Appends one vector: its code (`m` bytes, one code each) goes into its block slot.
-    pub(crate) fn push(&mut self, nbits: u32, code: &[u8], id: u64, row: &[f32]) {
+    /// Appends one vector: its code (one row of [`crate::IvfPqModel::encode`]) goes into
+    /// its block slot.
+    pub(crate) fn push(&mut self, quantizer: &Quantizer, code: &[u8], id: u64, row: &[f32]) {
         let m = code.len();
         let i = self.ids.len();
-        if nbits == 4 {
-            pq4_push(&mut self.codes, m, i, code);
-            self.ids.push(id);
-            self.vectors.push(row);
-            return;
+        self.ids.push(id);
+        self.vectors.push(row);
+        match quantizer {
+            Quantizer::Rabitq(r) => {
+                let parts = (&mut self.codes, &mut self.aux, &mut self.records);
+                return r.push(parts, i, &r.split_row(code));
+            }
+            Quantizer::Pq { pq, .. } if pq.nbits() == 4 => {
+                return pq4_push(&mut self.codes, m, i, code);
+            }
+            Quantizer::Pq { .. } => {}
         }
         if i.is_multiple_of(PQ8_BLOCK) {
             self.codes.resize(self.codes.len() + PQ8_BLOCK * m, 0);
@@ -82,7 +98,5 @@ impl Partition {
         for (j, &c) in code.iter().enumerate() {
             self.codes[block + j * PQ8_BLOCK + i % PQ8_BLOCK] = c;
         }
-        self.ids.push(id);
-        self.vectors.push(row);
     }
 }

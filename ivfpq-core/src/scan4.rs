@@ -10,9 +10,9 @@ use crate::params::IdFilter;
 /// Buffers for the fast-scan, reused across probes.
 #[derive(Default)]
 pub(crate) struct Scratch4 {
-    lut_q: Vec<u8>,
-    sums: Vec<u16>,
-    hits: Vec<u32>,
+    pub(crate) lut_q: Vec<u8>,
+    pub(crate) sums: Vec<u16>,
+    pub(crate) hits: Vec<u32>,
 }
 
 /// Scans partition `l` of 4-bit codes against the float table `lut` (`m × 16`) plus

@@ -25,6 +25,7 @@ use crate::scan4::{self, Scratch4};
 use crate::validate;
 
 mod group;
+mod rabitq;
 mod rerank;
 
 pub use rerank::Hit;
@@ -48,8 +49,27 @@ pub struct Candidate {
     pub offset: u32,
     /// The caller's id.
     pub id: u64,
-    /// Internal PQ estimate (L2², or `−dot`): smaller is nearer.
+    /// Internal estimate (L2², or `−dot`): smaller is nearer.
     pub distance: f32,
+    /// A lower bound of the exact internal distance (RaBitQ's error bound, which holds
+    /// with high probability); `−inf` when the codes give none (PQ).
+    pub bound: f32,
+}
+
+impl Candidate {
+    /// The candidate a scan key (`list << 32 | offset`) names, or `None` when the key is
+    /// outside `lists` (which a well-formed scan never produces).
+    pub(crate) fn from_key(lists: &dyn Lists, key: u64, distance: f32, bound: f32) -> Option<Self> {
+        let (list, offset) = ((key >> 32) as u32, key as u32);
+        let id = *lists.list(list as usize)?.ids.get(offset as usize)?;
+        Some(Candidate {
+            list,
+            offset,
+            id,
+            distance,
+            bound,
+        })
+    }
 }
 
 /// Per-thread buffers, reused across queries.
@@ -59,7 +79,6 @@ struct Scratch {
     coarse: Vec<f32>,
     dists: Vec<f32>,
     hits: Vec<u32>,
-    residual: Vec<f32>,
     row: Vec<f32>,
     suffix: Vec<f32>,
     fast: Scratch4,
@@ -71,14 +90,15 @@ struct Scratch {
 
 impl Scratch {
     fn new(model: &IvfPqModel) -> Scratch {
-        let w = model.pq().m() * model.pq().ksub();
+        let w = model.query_term_len();
+        // RaBitQ: a table of 16 entries for each 4 of the `dim_pad` rotated coordinates.
+        let lut = model.pq().map_or(4 * w, |pq| pq.m() * pq.ksub());
         Scratch {
             qterm: vec![0.0; w],
-            lut: vec![0.0; w],
+            lut: vec![0.0; lut],
             coarse: vec![0.0; model.nlist()],
             dists: Vec::new(),
             hits: Vec::new(),
-            residual: vec![0.0; model.dim()],
             row: vec![0.0; model.dim()],
             suffix: Vec::new(),
             fast: Scratch4::default(),
@@ -176,10 +196,14 @@ impl<'a> QueryBatch<'a> {
             .collect()
     }
 
-    /// One query with many probes on a multi-threaded pool: split its probes instead.
+    /// One query with many probes on a multi-threaded pool: split its probes instead
+    /// (PQ; a RaBitQ scan keeps one candidate set a query).
     fn split_probes(&self) -> bool {
         let nprobe = self.params.nprobe.min(self.model.nlist());
-        self.len() == 1 && nprobe >= PARALLEL_PROBES_MIN && rayon::current_num_threads() > 1
+        self.len() == 1
+            && nprobe >= PARALLEL_PROBES_MIN
+            && rayon::current_num_threads() > 1
+            && self.model.pq().is_some()
     }
 
     /// Reranks each query's candidates with exact distances from `rows` and returns the
@@ -310,7 +334,10 @@ impl<'a> QueryBatch<'a> {
         top: &mut TopK,
     ) {
         let (kern, model) = (self.kern, self.model);
-        let (m, ksub) = (model.pq().m(), model.pq().ksub());
+        let Some(pq) = model.pq() else {
+            return;
+        };
+        let (m, ksub) = (pq.m(), pq.ksub());
         // For dot every probe shares the query-only table, so its suffix minima are
         // computed once per query, not once per probe.
         let shared_lut = !model.metric().is_l2_family();
@@ -322,8 +349,7 @@ impl<'a> QueryBatch<'a> {
             if part.ids.is_empty() {
                 continue;
             }
-            let (lut, bias) =
-                self.probe_table(q, &s.qterm, (l, coarse), &mut s.lut, &mut s.residual);
+            let (lut, bias) = self.probe_table(q, &s.qterm, (l, coarse), &mut s.lut);
             if ksub != KSUB {
                 self.scan4_list(lut, bias, (l, part), &mut s.fast, top);
                 continue;
@@ -372,7 +398,6 @@ impl<'a> QueryBatch<'a> {
         qterm: &'t [f32],
         (l, coarse): (u32, f32),
         lut: &'t mut [f32],
-        residual: &mut [f32],
     ) -> (&'t [f32], f32) {
         let (kern, model) = (self.kern, self.model);
         if !model.metric().is_l2_family() {
@@ -381,9 +406,7 @@ impl<'a> QueryBatch<'a> {
             kern.add(t, qterm, lut);
             (lut, coarse)
         } else {
-            model.query_residual(kern, q, l as usize, residual);
-            let ksub = model.pq().ksub();
-            kern.pq_lut_l2(residual, model.pq().codebooks_t(), ksub, lut);
+            model.residual_table(kern, q, l as usize, lut);
             (lut, 0.0)
         }
     }
@@ -397,11 +420,8 @@ impl<'a> QueryBatch<'a> {
         s: &mut Scratch4,
         top: &mut TopK,
     ) {
-        let (filter, rescore, m) = (
-            self.params.filter.as_ref(),
-            !self.refines(),
-            self.model.pq().m(),
-        );
+        let (filter, rescore) = (self.params.filter.as_ref(), !self.refines());
+        let m = self.model.pq().map_or(0, |pq| pq.m());
         scan4::scan_list(self.kern, lut, bias, list, m, filter, rescore, s, top);
         top.tighten();
     }
@@ -410,14 +430,7 @@ impl<'a> QueryBatch<'a> {
         top.into_sorted()
             .into_iter()
             .filter_map(|(distance, key)| {
-                let (list, offset) = ((key >> 32) as u32, key as u32);
-                let id = *lists.list(list as usize)?.ids.get(offset as usize)?;
-                Some(Candidate {
-                    list,
-                    offset,
-                    id,
-                    distance,
-                })
+                Candidate::from_key(lists, key, distance, f32::NEG_INFINITY)
             })
             .collect()
     }

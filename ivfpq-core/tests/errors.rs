@@ -191,7 +191,10 @@ fn code_width_must_be_4_or_8_and_4_bit_defaults_to_dim_over_8() {
     };
     assert_eq!(p.resolved_m(960).unwrap(), 120);
     let index = IvfPqIndex::build(&d, &ids, DIM, &p).unwrap();
-    assert_eq!((index.model().nbits(), index.model().pq().m()), (4, 1));
+    assert_eq!(
+        (index.model().nbits(), index.model().pq().map(|p| p.m())),
+        (4, Some(1))
+    );
     let hits = index.search(&d[..DIM], &SearchParams::new(3, 4)).unwrap();
     assert_eq!(hits[0].len(), 3);
     // 4-bit training needs only 16 points per sub-quantizer.

@@ -17,7 +17,7 @@
 use ivfpq_simd::TopK;
 
 use super::{Candidate, QueryBatch, Scratch};
-use crate::lists::Lists;
+use crate::lists::{ListRef, Lists};
 use crate::pq::KSUB;
 
 /// Queries scanned together: enough that a list is usually probed by several of them,
@@ -47,7 +47,7 @@ impl QueryBatch<'_> {
     /// memory per query (1.7 MB for 447 × 960). Blocks are a multiple of 4 rows, the unit
     /// of the many-row kernels, so each distance is computed exactly as `probe` computes
     /// it and the probes are the same.
-    fn group_coarse(&self, qs: &[&[f32]], s: &mut Scratch) -> Vec<f32> {
+    pub(super) fn group_coarse(&self, qs: &[&[f32]], s: &mut Scratch) -> Vec<f32> {
         let (nlist, dim) = (self.model.nlist(), self.model.dim());
         let mut coarse = std::mem::take(&mut s.group_coarse);
         coarse.clear();
@@ -73,8 +73,10 @@ impl QueryBatch<'_> {
         lists: &dyn Lists,
         s: &mut Scratch,
     ) -> Vec<Vec<Candidate>> {
-        if self.model.pq().ksub() != KSUB {
-            return self.scan_group_by_list(qs, lists, s);
+        match self.model.pq() {
+            None => return self.scan_group_rabitq(qs, lists, s),
+            Some(pq) if pq.ksub() != KSUB => return self.scan_group_by_list(qs, lists, s),
+            Some(_) => {}
         }
         let coarse = self.group_coarse(qs, s);
         let nlist = self.model.nlist();
@@ -93,20 +95,16 @@ impl QueryBatch<'_> {
         out
     }
 
-    /// The 4-bit group scan, list by list.
-    fn scan_group_by_list(
-        &self,
-        qs: &[&[f32]],
-        lists: &dyn Lists,
-        s: &mut Scratch,
-    ) -> Vec<Vec<Candidate>> {
-        let w = s.qterm.len();
-        // Per query: the query-only table term; per probe: (list, rank, query, coarse).
+    /// Plans a group's scan list by list: every query's probes as visits `(list, rank,
+    /// query, coarse)`, and the runs `(best rank, list, first, end)` of visits to one
+    /// list, ordered by the list's best rank. Leaves each query's query-only term in
+    /// `s.group_qterms`.
+    pub(super) fn plan_by_list(&self, qs: &[&[f32]], s: &mut Scratch) -> (Vec<Visit>, Vec<Run>) {
         let mut qterms = std::mem::take(&mut s.group_qterms);
         qterms.clear();
         let coarse = self.group_coarse(qs, s);
         let nlist = self.model.nlist();
-        let mut visits: Vec<(u32, u32, u32, f32)> = Vec::new();
+        let mut visits: Vec<Visit> = Vec::new();
         for (qi, q) in qs.iter().enumerate() {
             let row = &coarse[qi * nlist..(qi + 1) * nlist];
             for (rank, (l, c)) in self.nearest(q, row, &mut s.qterm).into_iter().enumerate() {
@@ -115,9 +113,9 @@ impl QueryBatch<'_> {
             qterms.extend_from_slice(&s.qterm);
         }
         s.group_coarse = coarse;
-        // Runs of visits to the same list, ordered by the list's best rank.
+        s.group_qterms = qterms;
         visits.sort_unstable_by_key(|v| (v.0, v.2));
-        let mut runs: Vec<(u32, u32, usize, usize)> = Vec::new();
+        let mut runs: Vec<Run> = Vec::new();
         for (i, v) in visits.iter().enumerate() {
             match runs.last_mut() {
                 Some(run) if run.1 == v.0 => {
@@ -128,25 +126,28 @@ impl QueryBatch<'_> {
             }
         }
         runs.sort_unstable_by_key(|r| (r.0, r.1));
+        (visits, runs)
+    }
 
+    /// The 4-bit group scan, list by list.
+    fn scan_group_by_list(
+        &self,
+        qs: &[&[f32]],
+        lists: &dyn Lists,
+        s: &mut Scratch,
+    ) -> Vec<Vec<Candidate>> {
+        let w = s.qterm.len();
+        let (visits, runs) = self.plan_by_list(qs, s);
+        let qterms = std::mem::take(&mut s.group_qterms);
         let mut tops: Vec<TopK> = qs.iter().map(|_| TopK::new(self.candidates())).collect();
         for (r, &(_, l, a, b)) in runs.iter().enumerate() {
-            // The next list's first codes start on their way while this one is scanned
-            // (a list starts cold: the hardware prefetcher only follows once it streams).
-            if let Some(next) = runs.get(r + 1).and_then(|n| lists.list(n.1 as usize)) {
-                ivfpq_simd::prefetch(&next.codes[..next.codes.len().min(PREFETCH_CODES)]);
-            }
-            let Some(part) = lists.list(l as usize) else {
+            let Some(part) = next_list(lists, &runs, r) else {
                 continue;
             };
-            if part.ids.is_empty() {
-                continue;
-            }
             for &(_, _, qi, coarse) in &visits[a..b] {
                 let qi = qi as usize;
                 let qterm = &qterms[qi * w..(qi + 1) * w];
-                let (lut, bias) =
-                    self.probe_table(qs[qi], qterm, (l, coarse), &mut s.lut, &mut s.residual);
+                let (lut, bias) = self.probe_table(qs[qi], qterm, (l, coarse), &mut s.lut);
                 self.scan4_list(lut, bias, (l, part), &mut s.fast, &mut tops[qi]);
             }
         }
@@ -155,4 +156,19 @@ impl QueryBatch<'_> {
             .map(|t| self.to_candidates(lists, t))
             .collect()
     }
+}
+
+/// One probe of a group: `(list, rank, query, coarse distance)`.
+pub(super) type Visit = (u32, u32, u32, f32);
+
+/// Visits to one list: `(best rank, list, first visit, end)`.
+pub(super) type Run = (u32, u32, usize, usize);
+
+/// List `runs[r]`, if it is available and not empty; starts the next run's list on its way
+/// (a list starts cold: the hardware prefetcher only follows once it streams).
+pub(super) fn next_list<'l>(lists: &'l dyn Lists, runs: &[Run], r: usize) -> Option<ListRef<'l>> {
+    if let Some(next) = runs.get(r + 1).and_then(|n| lists.list(n.1 as usize)) {
+        ivfpq_simd::prefetch(&next.codes[..next.codes.len().min(PREFETCH_CODES)]);
+    }
+    lists.list(runs[r].1 as usize).filter(|p| !p.ids.is_empty())
 }

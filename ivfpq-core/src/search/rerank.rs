@@ -33,11 +33,21 @@ impl QueryBatch<'_> {
             };
             (0..PREFETCH_AHEAD).for_each(ahead);
             let auto = self.params.auto_refine;
+            // RaBitQ candidates carry their own lower bounds, in increasing order.
+            let bounded = self.model.rabitq().is_some();
             let mut err = ErrorMargin::default();
             let mut computed = 0u64;
             for (i, c) in cands.iter().enumerate() {
-                // Candidates come nearest first, so the first that cannot enter ends it.
-                if auto && c.distance - err.margin() > exact.threshold() {
+                // Candidates come in increasing lower bound (PQ: estimate less the
+                // margin), so the first that cannot enter ends it.
+                let low = if bounded {
+                    c.bound
+                } else if auto {
+                    c.distance - err.margin()
+                } else {
+                    f32::NEG_INFINITY
+                };
+                if low > exact.threshold() {
                     break;
                 }
                 ahead(i + PREFETCH_AHEAD);
@@ -45,7 +55,7 @@ impl QueryBatch<'_> {
                     let d = internal_distance(self.kern, metric.is_l2_family(), q, x);
                     err.observe(c.distance - d);
                     exact.push(d, i as u64);
-                    if auto {
+                    if auto || bounded {
                         // The stopping test reads the threshold: keep it current.
                         exact.tighten();
                     }

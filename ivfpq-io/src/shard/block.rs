@@ -31,19 +31,33 @@ pub(crate) fn aligned8(b: Bytes) -> Bytes {
 pub(crate) struct ListBlock {
     bytes: Bytes,
     rows: usize,
+    /// Codes, and for RaBitQ block factors and records.
     codes_len: usize,
+    /// RaBitQ: where the block factors and the records start inside the codes (both
+    /// `codes_len` for PQ).
+    scan_len: usize,
+    aux_end: usize,
     /// Row CRCs present (the shard stores vectors).
     has_crcs: bool,
 }
 
 impl ListBlock {
-    /// Wraps a block of `rows` vectors with `codes_len` code bytes; `bytes` must be
+    /// Wraps a block of `rows` vectors with `codes_len` code bytes: scanned codes up to
+    /// `scan_len`, block factors up to `aux_end`, records after (RaBitQ); `bytes` must be
     /// 8-aligned and exactly as long as the layout says (the reader checked both).
-    pub(crate) fn new(bytes: Bytes, rows: usize, codes_len: usize, has_crcs: bool) -> ListBlock {
+    pub(crate) fn new(
+        bytes: Bytes,
+        rows: usize,
+        (codes_len, scan_len, aux_end): (usize, usize, usize),
+        has_crcs: bool,
+    ) -> ListBlock {
+        let aux_end = aux_end.min(codes_len);
         ListBlock {
             bytes: aligned8(bytes),
             rows,
             codes_len,
+            scan_len: scan_len.min(aux_end),
+            aux_end,
             has_crcs,
         }
     }
@@ -57,7 +71,17 @@ impl ListBlock {
     }
 
     pub(crate) fn codes(&self) -> &[u8] {
-        &self.bytes[self.rows * 8..self.rows * 8 + self.codes_len]
+        &self.bytes[self.rows * 8..self.rows * 8 + self.scan_len]
+    }
+
+    /// RaBitQ block factors (empty for PQ).
+    pub(crate) fn aux(&self) -> &[u8] {
+        &self.bytes[self.rows * 8 + self.scan_len..self.rows * 8 + self.aux_end]
+    }
+
+    /// RaBitQ per-vector records (empty for PQ).
+    pub(crate) fn records(&self) -> &[u8] {
+        &self.bytes[self.rows * 8 + self.aux_end..self.rows * 8 + self.codes_len]
     }
 
     /// CRC32C of stored row `off` (`None` when no vectors are stored).
@@ -93,6 +117,8 @@ impl Lists for LoadedLists {
         Some(ListRef {
             codes: b.codes(),
             ids: b.ids(),
+            aux: b.aux(),
+            records: b.records(),
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use ivfpq_core::{Metric, VectorStorage};
+use ivfpq_core::{CodeKind, Metric, VectorStorage};
 use ivfpq_simd::{PQ4_BLOCK, PQ8_BLOCK, pq4_m_pad};
 
 use crate::error::{IoError, Result};
@@ -14,7 +14,7 @@ pub const MAGIC: [u8; 8] = *b"IVFPQSHD";
 /// Last bytes of every shard file.
 pub const FOOTER_MAGIC: [u8; 8] = *b"IVFPQEND";
 /// The one format version this code reads and writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Every section starts at a multiple of this, so mapped sections cast to `f32`/`u64`
 /// without copies and each starts on its own cache line.
 pub const ALIGN: u64 = 64;
@@ -32,7 +32,8 @@ pub const ENTRY_LEN: usize = 32;
 pub const LABEL_REF_LEN: u64 = 16;
 /// Header flag: rows have string ids ("labels"), kept in the labels section.
 const FLAG_LABELS: u32 = 1;
-/// Header flag: PQ codes follow an OPQ rotation, kept in the rotation section.
+/// Header flag: codes follow a rotation (OPQ's, or RaBitQ's random one), kept in the
+/// rotation section.
 const FLAG_ROTATION: u32 = 2;
 
 /// `x` rounded up to [`ALIGN`].
@@ -56,13 +57,16 @@ pub struct Header {
     pub dim: u32,
     /// Coarse partitions.
     pub nlist: u32,
-    /// PQ sub-quantizers.
+    /// PQ sub-quantizers; for RaBitQ, the rotated dimension `dim_pad` (`dim` rounded up
+    /// to a multiple of 8).
     pub m: u32,
     /// Whether rows carry string ids (labels).
     pub labels: bool,
-    /// Whether the model has an OPQ rotation (`dim × dim` f32).
+    /// Whether the model has a rotation (`rotation_dim()²` f32).
     pub rotation: bool,
-    /// Bits per PQ code: 8 or 4.
+    /// The code type.
+    pub codes: CodeKind,
+    /// Bits per code: 8 or 4 for PQ, 1 to 8 a coordinate for RaBitQ.
     pub bits: u32,
 }
 
@@ -109,6 +113,10 @@ impl Header {
     /// on overflow (pq8_blocked_len / pq4_blocked_len, checked: `rows` comes from a file
     /// and may be anything).
     pub fn codes_len(&self, rows: u64) -> Option<u64> {
+        if self.codes == CodeKind::Rabitq {
+            let (scan, factors, records) = self.rabitq_lens(rows)?;
+            return scan.checked_add(factors)?.checked_add(records);
+        }
         if self.bits == 4 {
             let per_block = 16 * pq4_m_pad(self.m as usize) as u64;
             rows.div_ceil(PQ4_BLOCK as u64).checked_mul(per_block)
@@ -120,9 +128,33 @@ impl Header {
         }
     }
 
-    /// Codewords per sub-quantizer: 256 for 8-bit codes, 16 for 4-bit.
+    /// RaBitQ: bytes of the three parts of `rows` vectors' codes: the fast-scan (sign)
+    /// codes of `dim_pad / 4` nibbles, the block factors (3 × 32 f32 a block) and the
+    /// per-vector records (2 f32, then `bits` planes of `dim_pad / 8` bytes).
+    pub fn rabitq_lens(&self, rows: u64) -> Option<(u64, u64, u64)> {
+        let blocks = rows.div_ceil(PQ4_BLOCK as u64);
+        let scan = blocks.checked_mul(16 * pq4_m_pad(self.m as usize / 4) as u64)?;
+        let factors = blocks.checked_mul(PQ4_BLOCK as u64 * 12)?;
+        let record = 8 + u64::from(self.bits) * u64::from(self.m) / 8;
+        Some((scan, factors, rows.checked_mul(record)?))
+    }
+
+    /// Codewords per sub-quantizer: 256 for 8-bit codes, 16 for 4-bit, 0 for RaBitQ
+    /// (no codebooks).
     pub fn ksub(&self) -> usize {
-        if self.bits == 4 { 16 } else { 256 }
+        match (self.codes, self.bits) {
+            (CodeKind::Rabitq, _) => 0,
+            (CodeKind::Pq, 4) => 16,
+            _ => 256,
+        }
+    }
+
+    /// Side of the rotation matrix: `dim` (OPQ) or `dim_pad` (RaBitQ).
+    pub fn rotation_dim(&self) -> u32 {
+        match self.codes {
+            CodeKind::Rabitq => self.m,
+            CodeKind::Pq => self.dim,
+        }
     }
 
     /// Length of one stored row.
@@ -170,6 +202,11 @@ impl Header {
         let flags = if self.labels { FLAG_LABELS } else { 0 }
             | if self.rotation { FLAG_ROTATION } else { 0 };
         b[40..44].copy_from_slice(&flags.to_le_bytes());
+        let kind: u32 = match self.codes {
+            CodeKind::Pq => 0,
+            CodeKind::Rabitq => 1,
+        };
+        b[44..48].copy_from_slice(&kind.to_le_bytes());
         let c = crc(&b[..60]);
         b[60..64].copy_from_slice(&c.to_le_bytes());
         b
@@ -214,10 +251,19 @@ impl Header {
             2 => VectorStorage::F16,
             x => return Err(bad(format!("unknown vector storage code {x}"))),
         };
+        let codes = match le_u32(b, 44) {
+            0 => CodeKind::Pq,
+            1 => CodeKind::Rabitq,
+            x => return Err(bad(format!("unknown code type {x}"))),
+        };
         let bits = le_u32(b, 24);
-        if bits != 8 && bits != 4 {
+        let bits_ok = match codes {
+            CodeKind::Pq => bits == 8 || bits == 4,
+            CodeKind::Rabitq => (1..=8).contains(&bits),
+        };
+        if !bits_ok {
             return Err(bad(format!(
-                "{bits} bits per code; this build reads 8 and 4"
+                "{bits} bits per code; this build reads 8 and 4 (PQ), 1 to 8 (RaBitQ)"
             )));
         }
         let h = Header {
@@ -228,15 +274,21 @@ impl Header {
             m: le_u32(b, 36),
             labels: le_u32(b, 40) & FLAG_LABELS != 0,
             rotation: le_u32(b, 40) & FLAG_ROTATION != 0,
+            codes,
             bits,
         };
-        if b[44..60].iter().any(|&x| x != 0) {
+        if b[48..60].iter().any(|&x| x != 0) {
             return Err(bad("reserved bytes are not zero".into()));
         }
         if le_u32(b, 40) & !(FLAG_LABELS | FLAG_ROTATION) != 0 {
             return Err(bad(format!("unknown flags {:08x}", le_u32(b, 40))));
         }
-        if h.dim == 0 || h.nlist == 0 || h.m == 0 || !h.dim.is_multiple_of(h.m) {
+        let shape_ok = match codes {
+            CodeKind::Pq => h.m != 0 && h.dim.is_multiple_of(h.m),
+            // m is dim_pad: dim rounded up to a multiple of 8, and a rotation is stored.
+            CodeKind::Rabitq => h.rotation && Some(h.m) == h.dim.checked_next_multiple_of(8),
+        };
+        if h.dim == 0 || h.nlist == 0 || !shape_ok {
             return Err(bad(format!(
                 "inconsistent shape: dim {} nlist {} m {}",
                 h.dim, h.nlist, h.m
@@ -286,7 +338,7 @@ pub struct Directory {
     pub codebooks: Section,
     /// UTF-8 string ids, concatenated in id order (empty without labels).
     pub labels: Section,
-    /// OPQ rotation, `dim × dim` f32 row-major (empty without one).
+    /// The rotation, `rotation_dim × rotation_dim` f32 row-major (empty without one).
     pub rotation: Section,
     /// One entry per partition.
     pub entries: Vec<Entry>,
@@ -416,12 +468,13 @@ impl Directory {
             crc: 0,
         };
         if h.rotation {
-            let want = dim.checked_mul(dim).and_then(|x| x.checked_mul(4));
+            let side = u64::from(h.rotation_dim());
+            let want = side.checked_mul(side).and_then(|x| x.checked_mul(4));
             if want != Some(self.rotation.len) {
                 return Err(IoError::format(
                     file,
                     "rotation",
-                    "length is not dim × dim × 4",
+                    "length is not rotation_dim² × 4",
                 ));
             }
             place(&|| "rotation".into(), self.rotation.offset, want)?;

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use ivfpq_core::{
-    Hit, IvfPqIndex, IvfPqModel, Neighbor, Partition, ProductQuantizer, QueryBatch, Rotation,
-    SearchParams, VectorStorage, Vectors,
+    CodeKind, Hit, IvfPqIndex, IvfPqModel, Neighbor, Partition, ProductQuantizer, Quantizer,
+    QueryBatch, Rabitq, Rotation, SearchParams, VectorStorage, Vectors,
 };
 
 use super::block::{ListBlock, LoadedLists, LoadedRows};
@@ -182,17 +182,32 @@ impl Shard {
         let centroids = section(&dir.centroids, "centroids")?;
         let codebooks = section(&dir.codebooks, "codebooks")?;
         let (dim, m) = (header.dim as usize, header.m as usize);
-        let pq = ProductQuantizer::from_codebooks(dim, m, header.ksub(), codebooks)
-            .ok_or_else(|| IoError::format(&name, "codebooks", "shape does not match header"))?;
         let rotation = if header.rotation {
             let r = section(&dir.rotation, "rotation")?;
-            let rot = Rotation::from_matrix(dim, r)
+            let side = header.rotation_dim() as usize;
+            let rot = Rotation::from_matrix(side, r)
                 .ok_or_else(|| IoError::format(&name, "rotation", "not an orthogonal matrix"))?;
             Some(rot)
         } else {
             None
         };
-        let model = IvfPqModel::from_parts(header.metric, dim, centroids, pq, rotation)?;
+        let quantizer = match (header.codes, rotation) {
+            (CodeKind::Rabitq, Some(rot)) => {
+                Quantizer::Rabitq(Rabitq::from_parts(dim, header.bits, rot).ok_or_else(|| {
+                    IoError::format(&name, "rotation", "shape does not match header")
+                })?)
+            }
+            (CodeKind::Rabitq, None) => {
+                return Err(IoError::format(&name, "rotation", "RaBitQ needs one"));
+            }
+            (CodeKind::Pq, rotation) => Quantizer::Pq {
+                pq: ProductQuantizer::from_codebooks(dim, m, header.ksub(), codebooks).ok_or_else(
+                    || IoError::format(&name, "codebooks", "shape does not match header"),
+                )?,
+                rotation,
+            },
+        };
+        let model = IvfPqModel::from_parts(header.metric, dim, centroids, quantizer)?;
         tracing::debug!(shard = %name, file_len, nlist = header.nlist, rows = footer.rows, "opened shard");
         let verified = if source.is_local() {
             (0..header.nlist).map(|_| AtomicBool::new(false)).collect()
@@ -488,9 +503,19 @@ impl Shard {
             }
         }
         // Checked against the file when the directory was decoded.
-        let codes_len = self.header.codes_len(e.rows).unwrap_or(0) as usize;
-        let has_crcs = self.header.storage != VectorStorage::None;
-        Ok(ListBlock::new(b, e.rows as usize, codes_len, has_crcs))
+        let h = &self.header;
+        let codes_len = h.codes_len(e.rows).unwrap_or(0) as usize;
+        let (scan, aux_end) = match (h.codes, h.rabitq_lens(e.rows)) {
+            (CodeKind::Rabitq, Some((s, f, _))) => (s as usize, (s + f) as usize),
+            _ => (codes_len, codes_len),
+        };
+        let has_crcs = h.storage != VectorStorage::None;
+        Ok(ListBlock::new(
+            b,
+            e.rows as usize,
+            (codes_len, scan, aux_end),
+            has_crcs,
+        ))
     }
 
     fn row_range(&self, l: u32, off: u32) -> Range<u64> {
@@ -566,6 +591,8 @@ impl Shard {
         };
         Ok(Partition {
             codes: block.codes().to_vec(),
+            aux: block.aux().to_vec(),
+            records: block.records().to_vec(),
             ids: block.ids().to_vec(),
             vectors,
         })

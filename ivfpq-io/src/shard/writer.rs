@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use half::f16;
-use ivfpq_core::{IvfPqIndex, IvfPqModel, Partition, VectorStorage, Vectors};
+use ivfpq_core::{CodeKind, IvfPqIndex, IvfPqModel, Partition, VectorStorage, Vectors};
 use ivfpq_simd::{pq4_blocked_len, pq8_blocked_len};
 
 use super::layout::{
@@ -84,9 +84,14 @@ impl<W: Write> ShardWriter<W> {
             storage,
             dim,
             nlist,
-            m: model.pq().m() as u32,
+            m: match (model.pq(), model.rabitq()) {
+                (Some(pq), _) => pq.m() as u32,
+                (None, Some(r)) => r.dim_pad() as u32,
+                (None, None) => 0,
+            },
             labels: labels.is_some(),
             rotation: model.rotation().is_some(),
+            codes: model.code_kind(),
             bits: model.nbits(),
         };
         let empty = Section {
@@ -114,7 +119,8 @@ impl<W: Write> ShardWriter<W> {
         w.io(|o| o.put(&h))?;
         debug_assert_eq!(w.out.pos, HEADER_LEN as u64);
         w.dir.centroids = w.section(bytemuck::cast_slice(model.centroids()))?;
-        w.dir.codebooks = w.section(bytemuck::cast_slice(model.pq().codebooks()))?;
+        let codebooks = model.pq().map_or(&[][..], |pq| pq.codebooks());
+        w.dir.codebooks = w.section(bytemuck::cast_slice(codebooks))?;
         if let Some(r) = model.rotation() {
             w.dir.rotation = w.section(bytemuck::cast_slice(r.matrix()))?;
         }
@@ -175,13 +181,16 @@ impl<W: Write> ShardWriter<W> {
         if u32::try_from(n).is_err() {
             return Err(bad(format!("{n} rows; a partition holds fewer than 2^32")));
         }
-        let want = if h.bits == 4 {
-            pq4_blocked_len(n, m)
-        } else {
-            pq8_blocked_len(n, m)
+        let want = match (h.codes, h.bits) {
+            (CodeKind::Rabitq, _) => h.rabitq_lens(n as u64),
+            (CodeKind::Pq, 4) => Some((pq4_blocked_len(n, m) as u64, 0, 0)),
+            (CodeKind::Pq, _) => Some((pq8_blocked_len(n, m) as u64, 0, 0)),
         };
-        if part.codes.len() != want {
-            return Err(bad(format!("{} code bytes for {n} rows", part.codes.len())));
+        let got = (part.codes.len(), part.aux.len(), part.records.len());
+        if want != Some((got.0 as u64, got.1 as u64, got.2 as u64)) {
+            return Err(bad(format!(
+                "{got:?} bytes of codes, block factors and records for {n} rows"
+            )));
         }
         // Row bytes in their stored precision; the list block carries one CRC per row.
         let rows: &[u8] = match (&part.vectors, h.storage) {
@@ -220,12 +229,14 @@ impl<W: Write> ShardWriter<W> {
         let ids: &[u8] = bytemuck::cast_slice(&part.ids);
         let crcs: &[u8] = bytemuck::cast_slice(&row_crcs);
         let mut c = crc32c::crc32c(ids);
-        for b in [&part.codes[..], crcs, &refs] {
+        for b in [&part.codes[..], &part.aux, &part.records, crcs, &refs] {
             c = crc32c::crc32c_append(c, b);
         }
         self.io(|o| {
             o.put(ids)?;
             o.put(&part.codes)?;
+            o.put(&part.aux)?;
+            o.put(&part.records)?;
             o.put(crcs)?;
             o.put(&refs)
         })?;

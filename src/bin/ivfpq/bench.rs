@@ -11,7 +11,7 @@ use ivfpq::core::{
 use ivfpq::datasets::{SynthSpec, synthetic};
 use ivfpq::io::Dataset;
 
-use crate::opq_args::OpqArgs;
+use crate::code_args::{CodeArgs, describe};
 use crate::refine_arg::Refine;
 use crate::report::{Val, emit};
 
@@ -28,7 +28,7 @@ pub struct BenchArgs {
     /// PQ sub-quantizers (default: dim/16 for 8-bit codes, dim/8 for 4-bit).
     #[arg(long)]
     m: Option<usize>,
-    /// Bits per PQ code: 8, or 4 for fast-scan.
+    /// Bits per code: PQ 8, or 4 for fast-scan; RaBitQ 1 to 8 a coordinate.
     #[arg(long, default_value_t = 8)]
     bits: u32,
     /// Comma-separated nprobe values.
@@ -38,6 +38,10 @@ pub struct BenchArgs {
     /// (or auto:N, at most k·N) stops once no further candidate can enter the top k.
     #[arg(long, default_value = "1,4", value_delimiter = ',')]
     refine: Vec<Refine>,
+    /// RaBitQ codes: the error bound in standard deviations (ε₀); larger reranks more
+    /// and loses fewer neighbours.
+    #[arg(long, default_value_t = ivfpq::core::EPSILON0)]
+    epsilon: f32,
     /// Threads for build and search (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -54,7 +58,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     repeat: usize,
     #[command(flatten)]
-    opq: OpqArgs,
+    codes: CodeArgs,
     /// Synthetic dataset: base vectors.
     #[arg(long, default_value_t = 100_000)]
     synth_n: usize,
@@ -115,20 +119,20 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         storage,
         ..Default::default()
     };
-    let params = a.opq.apply(params);
+    let params = a.codes.apply(params);
     let nlist = params.resolved_nlist(n);
-    let m = params.resolved_m(ds.dim)?;
-    println!(
-        "# {name}: n={n} dim={} queries={nq} metric={} nlist={nlist} m={m} bits={} threads={threads} simd={}",
-        ds.dim,
-        ds.metric,
-        a.bits,
-        ivfpq::simd::level()
-    );
     let t0 = Instant::now();
-    let spin = spinner("training (coarse k-means, then PQ)");
+    let spin = spinner("training (coarse k-means, then the codes)");
     let model = pool.install(|| IvfPqModel::train(&ds.base, ds.dim, &params))?;
     spin.finish_and_clear();
+    let codes = describe(&model);
+    let m = model.pq().map_or(0, |pq| pq.m());
+    println!(
+        "# {name}: n={n} dim={} queries={nq} metric={} nlist={nlist} codes={codes} threads={threads} simd={}",
+        ds.dim,
+        ds.metric,
+        ivfpq::simd::level()
+    );
     let train_s = t0.elapsed().as_secs_f64();
     let mut index = IvfPqIndex::new(model.into(), storage);
     let bar = ProgressBar::new(n as u64).with_style(
@@ -146,9 +150,24 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     bar.finish_and_clear();
     let build_s = t0.elapsed().as_secs_f64();
     let metric: Metric = ds.metric;
+    // Codes (with RaBitQ's factors and records) and refine vectors a vector; ids not
+    // counted.
+    let stored: usize = index
+        .partitions()
+        .iter()
+        .map(|p| p.codes.len() + p.aux.len() + p.records.len())
+        .sum();
+    let code_bytes = stored as f64 / n as f64;
+    let row_bytes = match storage {
+        VectorStorage::F16 => 2 * ds.dim,
+        _ => 4 * ds.dim,
+    };
     for &refine in &a.refine {
         for &nprobe in &a.nprobe {
-            let sp = refine.apply(SearchParams::new(K, nprobe));
+            let sp = SearchParams {
+                rabitq_epsilon: a.epsilon,
+                ..refine.apply(SearchParams::new(K, nprobe))
+            };
             let warm = &ds.queries[..ds.queries.len().min(50 * ds.dim)];
             pool.install(|| index.search(warm, &sp))?;
             let mut times = Vec::new();
@@ -170,6 +189,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             let row = [
                 ("engine", Val::Str("ivfpq".into())),
                 ("nlist", Val::Int(nlist as u64)),
+                ("codes", Val::Str(codes.clone())),
                 ("m", Val::Int(m as u64)),
                 ("nprobe", Val::Int(nprobe as u64)),
                 ("refine", refine.value()),
@@ -181,6 +201,11 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 ("bits", Val::Int(a.bits as u64)),
                 ("metric", Val::Str(metric.to_string())),
                 ("exact_per_query", Val::Float(exact as f64 / nq as f64)),
+                ("code_bytes", Val::Float(code_bytes)),
+                (
+                    "bytes_per_vector",
+                    Val::Float(code_bytes + row_bytes as f64),
+                ),
             ];
             emit(&row, a.json.as_deref())?;
         }

@@ -7,7 +7,7 @@ use ivfpq::core::{IndexParams, IvfPqIndex, VectorStorage};
 use ivfpq::io::{InputIds, is_url, read_vectors, upload_file, write_shard_labeled};
 
 use crate::bench::spinner;
-use crate::opq_args::OpqArgs;
+use crate::code_args::{CodeArgs, describe};
 use crate::store::StoreArgs;
 
 /// Options of `ivfpq build`.
@@ -28,7 +28,7 @@ pub struct BuildArgs {
     /// PQ sub-quantizers (default: dim / 16 for 8-bit codes, dim / 8 for 4-bit).
     #[arg(long)]
     m: Option<usize>,
-    /// Bits per PQ code: 8, or 4 for fast-scan.
+    /// Bits per code: PQ 8, or 4 for fast-scan; RaBitQ 1 to 8 a coordinate.
     #[arg(long, default_value_t = 8)]
     bits: u32,
     /// Refine vectors stored in the shard: f32, f16 or none.
@@ -41,7 +41,7 @@ pub struct BuildArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     #[command(flatten)]
-    opq: OpqArgs,
+    codes: CodeArgs,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -72,7 +72,7 @@ pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
         storage,
         ..Default::default()
     };
-    let params = a.opq.apply(params);
+    let params = a.codes.apply(params);
     sp.set_message(format!("training and adding {n} × {} vectors", input.dim));
     let t = std::time::Instant::now();
     let index = IvfPqIndex::build(&input.data, &ids, input.dim, &params)?;
@@ -90,11 +90,11 @@ pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     sp.finish_and_clear();
     println!(
-        "wrote {} ({len} bytes): {n} vectors, dim {}, nlist {}, m {}, metric {}, build {build_s:.2}s",
+        "wrote {} ({len} bytes): {n} vectors, dim {}, nlist {}, codes {}, metric {}, build {build_s:.2}s",
         a.output,
         input.dim,
         index.model().nlist(),
-        index.model().pq().m(),
+        describe(index.model()),
         index.metric()
     );
     Ok(())

@@ -1,6 +1,7 @@
 //! `ivfpq inspect`: what a shard file holds, and whether its checksums hold.
 
 use clap::Args;
+use ivfpq::core::CodeKind;
 use ivfpq::io::Shard;
 
 use crate::store::StoreArgs;
@@ -33,19 +34,25 @@ pub fn run(a: InspectArgs) -> Result<(), Box<dyn std::error::Error>> {
         f.rows, h.dim, h.storage
     );
     println!("string ids {}", if h.labels { "yes" } else { "no" });
-    println!(
-        "model      nlist {}, m {} × {} codewords (dsub {}), {}-bit codes, {}",
-        h.nlist,
-        h.m,
-        h.ksub(),
-        h.dim / h.m,
-        h.bits,
-        if h.rotation {
-            "OPQ rotation"
-        } else {
-            "no rotation"
-        }
-    );
+    match h.codes {
+        CodeKind::Pq => println!(
+            "model      nlist {}, m {} × {} codewords (dsub {}), {}-bit PQ codes, {}",
+            h.nlist,
+            h.m,
+            h.ksub(),
+            h.dim / h.m.max(1),
+            h.bits,
+            if h.rotation {
+                "OPQ rotation"
+            } else {
+                "no rotation"
+            }
+        ),
+        CodeKind::Rabitq => println!(
+            "model      nlist {}, RaBitQ {} bits a coordinate, random rotation {} × {}",
+            h.nlist, h.bits, h.m, h.m
+        ),
+    }
     let mut sizes = shard.partition_sizes();
     sizes.sort_unstable();
     let empty = sizes.iter().filter(|&&s| s == 0).count();

@@ -2,8 +2,8 @@
 
 mod bench;
 mod build;
+mod code_args;
 mod inspect;
-mod opq_args;
 mod refine_arg;
 mod report;
 mod search;
