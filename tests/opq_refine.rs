@@ -8,7 +8,7 @@
 mod common;
 
 use common::recall_and_exact as run;
-use ivfpq::core::{IndexParams, IvfPqIndex, Metric, QueryBatch, SearchParams};
+use ivfpq::core::{IndexParams, IvfPqIndex, Metric, SearchParams};
 use ivfpq::datasets::{SynthSpec, synthetic};
 use ivfpq::io::{Dataset, OpenOptions, Shard, write_shard};
 

@@ -5,9 +5,7 @@
 mod common;
 
 use common::recall_and_exact as run;
-use ivfpq::core::{
-    CodeKind, IndexParams, IvfPqError, IvfPqIndex, Metric, QueryBatch, SearchParams,
-};
+use ivfpq::core::{CodeKind, IndexParams, IvfPqError, IvfPqIndex, Metric, SearchParams};
 use ivfpq::datasets::{SynthSpec, synthetic};
 use ivfpq::io::{Dataset, OpenOptions, Shard, write_shard};
 
