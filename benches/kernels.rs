@@ -8,6 +8,9 @@
 //! - `pq8_scan/LEVEL/M`: 8-bit PQ scan of 32k codes; throughput in code bytes.
 //! - `pq4_scan/LEVEL/M`: 4-bit fast-scan of 32k codes (threshold 0, so no hits);
 //!   throughput in codes (vectors) scanned.
+//! - `pq4_table/{quantize,quantize_sum}/LEVEL/M`: a probe's 4-bit table to bytes, from
+//!   one float table (row by row reductions) or from two with given row bounds; in
+//!   table entries (`16 · m`).
 //!
 //! - `peak/fma/LEVEL`: register-only FMAs, no loads: the ceiling the f32 kernels are
 //!   measured against, in FMA lanes (= coordinates) per second. It is measured rather than
@@ -168,6 +171,41 @@ fn pq4(c: &mut Criterion) {
     g.finish();
 }
 
+fn pq4_table(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pq4_table");
+    for m in [48usize, 96] {
+        let (a, b) = (data(m * 16, 9), data(m * 16, 10));
+        let bound = |t: &[f32], f: fn(f32, f32) -> f32| -> Vec<f32> {
+            t.chunks_exact(16)
+                .map(|r| r.iter().copied().reduce(f).unwrap_or(0.0))
+                .collect()
+        };
+        let add = |x: Vec<f32>, y: Vec<f32>| -> Vec<f32> {
+            x.iter().zip(&y).map(|(p, q)| p + q).collect()
+        };
+        let lo = add(bound(&a, f32::min), bound(&b, f32::min));
+        let hi = add(bound(&a, f32::max), bound(&b, f32::max));
+        let mut out = Vec::new();
+        g.throughput(Throughput::Elements(16 * m as u64));
+        for k in levels() {
+            let level = k.level().to_string();
+            g.bench_with_input(
+                BenchmarkId::new(format!("quantize/{level}"), m),
+                &m,
+                |bch, _| bch.iter(|| k.pq4_quantize(black_box(&a), m, &mut out)),
+            );
+            g.bench_with_input(
+                BenchmarkId::new(format!("quantize_sum/{level}"), m),
+                &m,
+                |bch, _| {
+                    bch.iter(|| k.pq4_quantize_sum((black_box(&a), &b), (&lo, &hi), m, &mut out))
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
 /// Register-only FMA throughput (see the module docs).
 #[cfg(target_arch = "x86_64")]
 mod fma_peak {
@@ -241,5 +279,14 @@ fn peak(c: &mut Criterion) {
 #[cfg(not(target_arch = "x86_64"))]
 fn peak(_: &mut Criterion) {}
 
-criterion_group!(benches, peak, pair, many_l1, many_stream, pq8, pq4);
+criterion_group!(
+    benches,
+    peak,
+    pair,
+    many_l1,
+    many_stream,
+    pq8,
+    pq4,
+    pq4_table
+);
 criterion_main!(benches);

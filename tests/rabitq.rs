@@ -72,6 +72,16 @@ fn error_bounded_rerank_beats_plain_pq_with_few_exact_distances() {
                 exact < 640.0 * 0.5,
                 "{metric} {bits}-bit: {exact:.1} exact distances a query"
             );
+            if metric == Metric::Cosine {
+                // The shared cosine table (one per query, its bound scaled by ‖q‖, not
+                // ‖q − c‖) must keep the bound as well.
+                let sp = SearchParams::new(10, NPROBE).with_refine(64);
+                let (shared, _) = run(&rq, &ds, &sp.with_shared_table(true));
+                assert!(
+                    shared >= ceiling - slack,
+                    "cosine {bits}-bit, shared table: {shared:.4}, ceiling {ceiling:.4}"
+                );
+            }
         }
     }
 }

@@ -47,6 +47,10 @@ pub struct IvfPqModel {
     /// `−Σ P·c` (`nlist × (4·dim_pad + 1)`); the table is linear in its vector, so a
     /// probe's table is the query's plus this, again one add per entry.
     precomputed: Vec<f32>,
+    /// 4-bit PQ with a precomputed table: per partition, each table row's minima then
+    /// maxima (`nlist × 2m`), so a probe's byte table needs no row reductions
+    /// (`Kernels::pq4_quantize_sum`).
+    precomputed_bounds: Vec<f32>,
 }
 
 impl IvfPqModel {
@@ -113,6 +117,7 @@ impl IvfPqModel {
             centroid_norms,
             quantizer,
             precomputed: Vec::new(),
+            precomputed_bounds: Vec::new(),
         };
         model.precompute(kern);
         Ok(model)
@@ -148,6 +153,7 @@ impl IvfPqModel {
             centroid_norms,
             quantizer,
             precomputed: Vec::new(),
+            precomputed_bounds: Vec::new(),
         };
         model.precompute(Kernels::try_active()?);
         Ok(model)
@@ -178,6 +184,7 @@ impl IvfPqModel {
             }
             None => kern.pq_lut_dot(q, pq.codebooks_t(), ksub, qterm),
         }
+        // Cosine's shared table is `−2⟨q_j, r_jc⟩` like the L2 family's query term.
         let scale = if self.metric.is_l2_family() {
             -2.0
         } else {
@@ -200,8 +207,30 @@ impl IvfPqModel {
         kern.pq_lut_l2(&r, pq.codebooks_t(), pq.ksub(), lut);
     }
 
+    /// Whether every probe of a query shares one table, the query-only term, and differs
+    /// only by a constant ([`IvfPqModel::probe_bias`]): always for dot
+    /// (`⟨q, c + r⟩ = ⟨q, c⟩ + ⟨q, r⟩`), for cosine when `cosine_shared` asks for it (see
+    /// [`crate::SearchParams::shared_table`]), never for L2.
+    pub(crate) fn shared_table(&self, cosine_shared: bool) -> bool {
+        match self.metric {
+            Metric::Dot => true,
+            Metric::Cosine => cosine_shared,
+            Metric::L2 => false,
+        }
+    }
+
+    /// The constant a probe adds to the shared table ([`IvfPqModel::shared_table`]), from
+    /// its coarse distance: `−⟨q, c⟩` for dot, `‖q − c‖² + 1 − ‖c‖²` for cosine.
+    pub(crate) fn probe_bias(&self, l: usize, coarse: f32) -> f32 {
+        match self.metric {
+            Metric::Cosine => coarse + 1.0 - self.centroid_norms.get(l).copied().unwrap_or(0.0),
+            _ => coarse,
+        }
+    }
+
     fn precompute(&mut self, kern: &Kernels) {
         self.precomputed = Vec::new();
+        self.precomputed_bounds = Vec::new();
         if !self.metric.is_l2_family() {
             return;
         }
@@ -249,6 +278,16 @@ impl IvfPqModel {
             kern.pq_lut_dot(c, pq.codebooks_t(), k, tl);
             for (x, n) in tl.iter_mut().zip(pq.centroid_norms()) {
                 *x = 2.0 * *x + n;
+            }
+        }
+        if k == KSUB4 {
+            self.precomputed_bounds = vec![0.0; nlist * 2 * m];
+            for (b, tl) in self
+                .precomputed_bounds
+                .chunks_exact_mut(2 * m)
+                .zip(t.chunks_exact(m * k))
+            {
+                crate::scan4::row_bounds(tl, b);
             }
         }
         self.precomputed = t;
@@ -341,6 +380,13 @@ impl IvfPqModel {
             Quantizer::Rabitq(r) => 4 * r.dim_pad() + 1,
         };
         self.precomputed.get(l * w..(l + 1) * w)
+    }
+
+    /// 4-bit PQ: the row minima and maxima of partition `l`'s precomputed table, if built.
+    pub(crate) fn precomputed_bounds(&self, l: usize) -> Option<(&[f32], &[f32])> {
+        let m = self.pq()?.m();
+        let b = self.precomputed_bounds.get(l * 2 * m..(l + 1) * 2 * m)?;
+        Some(b.split_at(m))
     }
 
     fn coarse(&self) -> Coarse<'_> {

@@ -203,6 +203,15 @@ pub struct SearchParams {
     /// [`crate::EPSILON0`]). Larger loses fewer neighbours to an estimate outside its
     /// bound and reranks more.
     pub rabitq_epsilon: f32,
+    /// Cosine: score every probe with the query's own table plus a constant (the
+    /// inner-product form `‖q − c‖² + 1 − ‖c‖² − 2⟨q, r⟩`, which uses the true `‖x‖ = 1`)
+    /// instead of a table per probe from the residual `q − c`. One table per query makes
+    /// the scan faster (1.2–1.6× measured on minilm384-dev and glove50), with the same
+    /// recall there once candidates are reranked; but its error is first order in the
+    /// code error where the residual table's is second order for near neighbours, so on
+    /// tightly clustered data it loses recall. Off by default. Dot always scores this way;
+    /// L2 never does.
+    pub shared_table: bool,
     /// Optional allow-list or deny-list of ids.
     pub filter: Option<IdFilter>,
 }
@@ -215,6 +224,7 @@ impl Default for SearchParams {
             refine_factor: 1,
             auto_refine: false,
             rabitq_epsilon: crate::EPSILON0,
+            shared_table: false,
             filter: None,
         }
     }
@@ -241,6 +251,12 @@ impl SearchParams {
     pub fn with_auto_refine(mut self, max_factor: usize) -> Self {
         self.refine_factor = max_factor;
         self.auto_refine = true;
+        self
+    }
+
+    /// Sets [`SearchParams::shared_table`].
+    pub fn with_shared_table(mut self, on: bool) -> Self {
+        self.shared_table = on;
         self
     }
 

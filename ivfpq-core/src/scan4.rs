@@ -10,14 +10,78 @@ use crate::params::IdFilter;
 /// Buffers for the fast-scan, reused across probes.
 #[derive(Default)]
 pub(crate) struct Scratch4 {
-    pub(crate) lut_q: Vec<u8>,
+    /// A probe's table bytes, when the probes of a query do not share them.
+    pub(crate) bytes: Bytes4,
+    /// A probe's float table, when it is made here (`Source4::Sum` with rescoring).
+    pub(crate) lut: Vec<f32>,
     pub(crate) sums: Vec<u16>,
     pub(crate) hits: Vec<u32>,
 }
 
-/// Scans partition `l` of 4-bit codes against the float table `lut` (`m × 16`) plus
-/// `bias`, and offers `top` every code (that `filter` accepts) that may beat its
-/// threshold, keyed `(l << 32) | offset`.
+/// Row minima then row maxima of a `m × 16` table, into `out` (`2m`).
+pub(crate) fn row_bounds(table: &[f32], out: &mut [f32]) {
+    let m = table.len() / 16;
+    let (lo, hi) = out.split_at_mut(m.min(out.len()));
+    for ((row, l), h) in table.chunks_exact(16).zip(lo).zip(hi) {
+        *l = row.iter().fold(f32::INFINITY, |a, &b| a.min(b));
+        *h = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    }
+}
+
+/// Where a probe's 4-bit table comes from.
+pub(crate) enum Source4<'a> {
+    /// Bytes made once for all of a query's probes (a shared table), with its floats.
+    Shared(&'a [f32], &'a Bytes4),
+    /// A float table, quantized for this probe.
+    Float(&'a [f32]),
+    /// A precomputed table `t` plus the query's term `q`, whose rows lie within
+    /// `lo`..`hi`: quantized in one pass, the float sum made only when rescoring.
+    Sum {
+        t: &'a [f32],
+        q: &'a [f32],
+        lo: &'a [f32],
+        hi: &'a [f32],
+    },
+}
+
+/// A probe's 4-bit table: the float table (`m × 16`, for rescoring) and its bytes with
+/// their `(scale, base)` from `Kernels::pq4_quantize` (for the kernel).
+#[derive(Clone, Copy)]
+pub(crate) struct Table4<'a> {
+    pub(crate) lut: &'a [f32],
+    pub(crate) bytes: &'a [u8],
+    pub(crate) scale: f32,
+    pub(crate) base: f32,
+}
+
+/// Owned bytes of a 4-bit table, for tables quantized once and used for many probes.
+#[derive(Default)]
+pub(crate) struct Bytes4 {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) scale: f32,
+    pub(crate) base: f32,
+}
+
+impl Bytes4 {
+    /// Quantizes `lut` (`m × 16`) into `self`.
+    pub(crate) fn quantize(&mut self, kern: &Kernels, lut: &[f32], m: usize) {
+        (self.scale, self.base) = kern.pq4_quantize(lut, m, &mut self.bytes);
+    }
+
+    /// `self` as the bytes of `lut`, which it was quantized from.
+    pub(crate) fn table<'a>(&'a self, lut: &'a [f32]) -> Table4<'a> {
+        Table4 {
+            lut,
+            bytes: &self.bytes,
+            scale: self.scale,
+            base: self.base,
+        }
+    }
+}
+
+/// Scans partition `l` of 4-bit codes against table `t` plus `bias`, and offers `top`
+/// every code (that `filter` accepts) that may beat its threshold, keyed
+/// `(l << 32) | offset`.
 ///
 /// With `rescore`, a code is offered with its float-table distance, and every code whose
 /// float distance could beat the threshold is looked at. Without it (the caller reranks
@@ -26,18 +90,18 @@ pub(crate) struct Scratch4 {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn scan_list(
     kern: &Kernels,
-    lut: &[f32],
+    t: Table4<'_>,
     bias: f32,
     (l, part): (u32, ListRef<'_>),
     m: usize,
     filter: Option<&IdFilter>,
     rescore: bool,
-    s: &mut Scratch4,
+    (sums, hits): (&mut Vec<u16>, &mut Vec<u32>),
     top: &mut TopK,
 ) {
     let threshold = top.threshold();
     let n = part.ids.len();
-    let (scale, base) = kern.pq4_quantize(lut, m, &mut s.lut_q);
+    let (lut, scale, base) = (t.lut, t.scale, t.base);
     // A code at float distance ≤ threshold has a byte sum ≤ (threshold − bias − base)·scale
     // plus its rounding (≤ m/2); the +1 absorbs float error in that bound. Estimates
     // compared with estimates need no rounding slack, only the +1: pruning stays
@@ -53,15 +117,15 @@ pub(crate) fn scan_list(
     } else {
         u16::MAX
     };
-    s.hits.clear();
-    kern.pq4_scan(&s.lut_q, part.codes, m, n, thr_q, &mut s.sums, &mut s.hits);
+    hits.clear();
+    kern.pq4_scan(t.bytes, part.codes, m, n, thr_q, sums, hits);
     if !rescore {
         let offset = bias + base;
-        for &i in &s.hits {
+        for &i in &*hits {
             if filter.is_some_and(|f| !f.accepts(part.ids[i as usize])) {
                 continue;
             }
-            let d = offset + f32::from(s.sums[i as usize]) / scale;
+            let d = offset + f32::from(sums[i as usize]) / scale;
             top.push(d, ((l as u64) << 32) | u64::from(i));
         }
         return;
@@ -71,10 +135,10 @@ pub(crate) fn scan_list(
     // A survivor's float distance is at most this far under its byte-domain estimate
     // (the same rounding allowance as in `thr_q`).
     let slack = slack_q / scale;
-    for &i in &s.hits {
+    for &i in &*hits {
         let i = i as usize;
         // The threshold tightens as survivors enter `top`; skip those that cannot.
-        let low = bias + base + s.sums[i] as f32 / scale - slack;
+        let low = bias + base + sums[i] as f32 / scale - slack;
         if low > top.threshold() || filter.is_some_and(|f| !f.accepts(part.ids[i])) {
             continue;
         }

@@ -21,7 +21,7 @@ use crate::lists::{ListRef, Lists, Rows};
 use crate::model::IvfPqModel;
 use crate::params::{SearchParams, VectorStorage};
 use crate::pq::KSUB;
-use crate::scan4::{self, Scratch4};
+use crate::scan4::{self, Bytes4, Scratch4, Source4};
 use crate::validate;
 
 mod group;
@@ -82,6 +82,12 @@ struct Scratch {
     row: Vec<f32>,
     suffix: Vec<f32>,
     fast: Scratch4,
+    /// The bytes of a query's shared 4-bit table (`IvfPqModel::shared_table`).
+    shared4: Bytes4,
+    /// Row minima then maxima of the query's term (4-bit, precomputed tables), and of a
+    /// probe's table (see `QueryBatch::source4`).
+    qbounds: Vec<f32>,
+    bounds: Vec<f32>,
     /// Query-only table terms of a group of queries (see `group`).
     group_qterms: Vec<f32>,
     /// Coarse distances of a group of queries, `group × nlist`.
@@ -102,6 +108,9 @@ impl Scratch {
             row: vec![0.0; model.dim()],
             suffix: Vec::new(),
             fast: Scratch4::default(),
+            shared4: Bytes4::default(),
+            qbounds: Vec::new(),
+            bounds: Vec::new(),
             group_qterms: Vec::new(),
             group_coarse: Vec::new(),
         }
@@ -277,6 +286,11 @@ impl<'a> QueryBatch<'a> {
     }
 
     /// Candidates kept from the scan: `k`, or `k · refine_factor` to rerank.
+    /// Whether every probe of a query shares its table (`IvfPqModel::shared_table`).
+    fn shared_table(&self) -> bool {
+        self.model.shared_table(self.params.shared_table)
+    }
+
     fn candidates(&self) -> usize {
         let p = self.params;
         if p.refine_factor > 1 {
@@ -338,10 +352,14 @@ impl<'a> QueryBatch<'a> {
             return;
         };
         let (m, ksub) = (pq.m(), pq.ksub());
-        // For dot every probe shares the query-only table, so its suffix minima are
-        // computed once per query, not once per probe.
-        let shared_lut = !model.metric().is_l2_family();
+        // With a shared table (dot, cosine) its suffix minima are computed once per
+        // query, not once per probe.
+        let shared_lut = self.shared_table();
         let mut suffix_ready = false;
+        if shared_lut && ksub != KSUB {
+            s.shared4.quantize(kern, &s.qterm, m);
+        }
+        self.query_bounds(&s.qterm, &mut s.qbounds);
         for &(l, coarse) in probes {
             let Some(part) = lists.list(l as usize) else {
                 continue;
@@ -349,11 +367,20 @@ impl<'a> QueryBatch<'a> {
             if part.ids.is_empty() {
                 continue;
             }
-            let (lut, bias) = self.probe_table(q, &s.qterm, (l, coarse), &mut s.lut);
             if ksub != KSUB {
-                self.scan4_list(lut, bias, (l, part), &mut s.fast, top);
+                let shared = shared_lut.then_some(&s.shared4);
+                let (src, bias) = self.source4(
+                    q,
+                    (&s.qterm, &s.qbounds),
+                    shared,
+                    (l, coarse),
+                    &mut s.lut,
+                    &mut s.bounds,
+                );
+                self.scan4_list(src, bias, (l, part), &mut s.fast, top);
                 continue;
             }
+            let (lut, bias) = self.probe_table(q, &s.qterm, (l, coarse), &mut s.lut);
             s.dists.resize(part.ids.len(), 0.0);
             let threshold = top.threshold();
             let bound = if threshold.is_finite() && m >= 4 {
@@ -391,7 +418,8 @@ impl<'a> QueryBatch<'a> {
 
     /// Probe `(l, coarse)`'s table and its constant term, for query `q` whose query-only
     /// term is `qterm`. With a precomputed table the coarse distance is the constant; from
-    /// the residual table it is inside the lookups; for dot every probe shares `qterm`.
+    /// the residual table it is inside the lookups; with a shared table (dot, cosine) every
+    /// probe uses `qterm` itself.
     fn probe_table<'t>(
         &self,
         q: &[f32],
@@ -400,8 +428,8 @@ impl<'a> QueryBatch<'a> {
         lut: &'t mut [f32],
     ) -> (&'t [f32], f32) {
         let (kern, model) = (self.kern, self.model);
-        if !model.metric().is_l2_family() {
-            (qterm, coarse)
+        if self.shared_table() {
+            (qterm, model.probe_bias(l as usize, coarse))
         } else if let Some(t) = model.precomputed(l as usize) {
             kern.add(t, qterm, lut);
             (lut, coarse)
@@ -411,19 +439,104 @@ impl<'a> QueryBatch<'a> {
         }
     }
 
-    /// The 4-bit scan of one probed list into `top`.
+    /// The 4-bit scan of one probed list into `top`, its table from `src`.
     fn scan4_list(
         &self,
-        lut: &[f32],
+        src: Source4<'_>,
         bias: f32,
         list: (u32, ListRef<'_>),
         s: &mut Scratch4,
         top: &mut TopK,
     ) {
         let (filter, rescore) = (self.params.filter.as_ref(), !self.refines());
-        let m = self.model.pq().map_or(0, |pq| pq.m());
-        scan4::scan_list(self.kern, lut, bias, list, m, filter, rescore, s, top);
+        let (kern, m) = (self.kern, self.model.pq().map_or(0, |pq| pq.m()));
+        let Scratch4 {
+            bytes,
+            lut,
+            sums,
+            hits,
+        } = s;
+        let t = match src {
+            Source4::Shared(lut, b) => b.table(lut),
+            Source4::Float(lut) => {
+                bytes.quantize(kern, lut, m);
+                bytes.table(lut)
+            }
+            Source4::Sum { t, q, lo, hi } => {
+                (bytes.scale, bytes.base) =
+                    kern.pq4_quantize_sum((t, q), (lo, hi), m, &mut bytes.bytes);
+                // Without rescoring only the bytes are read: the float sum is skipped.
+                lut.resize(if rescore { t.len() } else { 0 }, 0.0);
+                if rescore {
+                    kern.add(t, q, lut);
+                }
+                bytes.table(lut)
+            }
+        };
+        scan4::scan_list(kern, t, bias, list, m, filter, rescore, (sums, hits), top);
         top.tighten();
+    }
+
+    /// The row bounds of query term `qterm` into `out` when probes will quantize the
+    /// precomputed table plus it (`Source4::Sum`: 4-bit, L2 family, not shared); else
+    /// clears `out`.
+    pub(super) fn query_bounds(&self, qterm: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        let four = self.model.pq().is_some_and(|pq| pq.ksub() != KSUB);
+        if four && !self.shared_table() && self.model.precomputed_bounds(0).is_some() {
+            out.resize(2 * qterm.len() / 16, 0.0);
+            scan4::row_bounds(qterm, out);
+        }
+    }
+
+    /// Probe `(l, coarse)`'s 4-bit table source and constant: the query's shared bytes,
+    /// the precomputed table plus `qterm` when both have row bounds (`qbounds`, the query
+    /// term's), else a float table from [`QueryBatch::probe_table`]. `lut` and `bounds`
+    /// are the caller's buffers.
+    #[allow(clippy::too_many_arguments)]
+    fn source4<'t>(
+        &self,
+        q: &[f32],
+        (qterm, qbounds): (&'t [f32], &[f32]),
+        shared: Option<&'t Bytes4>,
+        (l, coarse): (u32, f32),
+        lut: &'t mut [f32],
+        bounds: &'t mut Vec<f32>,
+    ) -> (Source4<'t>, f32)
+    where
+        'a: 't,
+    {
+        let model = self.model;
+        if let Some(b) = shared {
+            return (
+                Source4::Shared(qterm, b),
+                model.probe_bias(l as usize, coarse),
+            );
+        }
+        let m = qbounds.len() / 2;
+        if let (Some(t), Some((tlo, thi)), false) = (
+            model.precomputed(l as usize),
+            model.precomputed_bounds(l as usize),
+            qbounds.is_empty(),
+        ) {
+            // Each row of `t + qterm` lies between the sums of the parts' row extremes.
+            bounds.resize(2 * m, 0.0);
+            let (lo, hi) = bounds.split_at_mut(m);
+            self.kern.add(tlo, &qbounds[..m], lo);
+            self.kern.add(thi, &qbounds[m..], hi);
+            let (lo, hi) = (&*lo, &*hi);
+            return (
+                Source4::Sum {
+                    t,
+                    q: qterm,
+                    lo,
+                    hi,
+                },
+                coarse,
+            );
+        }
+        let (lut, bias) = self.probe_table(q, qterm, (l, coarse), lut);
+        (Source4::Float(lut), bias)
     }
 
     fn to_candidates(&self, lists: &dyn Lists, top: TopK) -> Vec<Candidate> {

@@ -221,6 +221,33 @@ impl Kernels {
         out.resize(16 * crate::pq4_m_pad(m), 0);
         (self.pq4_quantize)(lut, out)
     }
+
+    /// Quantizes the fast-scan table `a + b` (each `m × 16` floats) given bounds of its
+    /// rows, `lo[j] ≤ (a + b)[j][c] ≤ hi[j]` (`m` each), into `out` as
+    /// [`Kernels::pq4_quantize`] does, but with the bounds in place of each row's minimum
+    /// and maximum: no row is reduced and the float sum is not stored. A precomputed
+    /// table plus a query's term has such bounds as the sums of each part's row minima
+    /// and maxima. The widths are `max(hi − lo, 0)`; bytes are clamped to `[0, 255]`, so
+    /// loose or wrong bounds cost precision, never memory safety. Every level returns
+    /// identical results.
+    ///
+    /// # Panics
+    /// If `a` or `b` is not `m × 16`, or `lo` or `hi` is not `m` long.
+    #[inline]
+    pub fn pq4_quantize_sum(
+        &self,
+        (a, b): (&[f32], &[f32]),
+        (lo, hi): (&[f32], &[f32]),
+        m: usize,
+        out: &mut Vec<u8>,
+    ) -> (f32, f32) {
+        assert!(
+            a.len() == 16 * m && b.len() == 16 * m && lo.len() == m && hi.len() == m,
+            "pq4_quantize_sum: tables must be m × 16 and bounds m"
+        );
+        out.resize(16 * crate::pq4_m_pad(m), 0);
+        (self.pq4_quantize_sum)(a, b, lo, hi, out)
+    }
 }
 
 impl Kernels {

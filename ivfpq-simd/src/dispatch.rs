@@ -119,7 +119,11 @@ pub struct Kernels {
     pub(crate) row_mins: fn(&[f32], usize, &mut [f32]),
     pub(crate) pq4_scan: pq4::Pq4Scan,
     pub(crate) pq4_quantize: fn(&[f32], &mut [u8]) -> (f32, f32),
+    pub(crate) pq4_quantize_sum: Pq4QuantizeSum,
 }
+
+/// `pq4_quantize_sum(a, b, lo, hi, out) -> (scale, base)`.
+pub(crate) type Pq4QuantizeSum = fn(&[f32], &[f32], &[f32], &[f32], &mut [u8]) -> (f32, f32);
 
 /// Builds the table for one level from the per-level modules that `kernel_levels!` made.
 macro_rules! table {
@@ -143,6 +147,7 @@ macro_rules! table {
             row_mins: distance::$m::row_mins,
             pq4_scan: pq4::$m::pq4_scan,
             pq4_quantize: pq4_table::$m::pq4_quantize,
+            pq4_quantize_sum: pq4_table::$m::pq4_quantize_sum,
         }
     };
 }

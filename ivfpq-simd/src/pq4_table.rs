@@ -30,7 +30,7 @@ fn min_max16<S: pulp::Simd>(s: S, row: &[f32; 16]) -> (f32, f32) {
 /// and every sum of `m` rounded bytes ≤ 65535 (rounding adds up to 1/2 per row, so `m` of
 /// headroom is kept below the top).
 #[inline(always)]
-fn pq4_scale(m: usize, widest: f32, total: f32) -> f32 {
+pub(crate) fn pq4_scale(m: usize, widest: f32, total: f32) -> f32 {
     let room = (65535 - m.min(65535)) as f32;
     if widest > 0.0 {
         (255.0 / widest).min(room / total.max(f32::MIN_POSITIVE))
@@ -50,50 +50,106 @@ const MAGIC: f32 = 8_388_608.0;
 #[inline(always)]
 fn pq4_quantize_impl<S: pulp::Simd>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, f32) {
     let (rows, _) = lut.as_chunks::<16>();
-    let (mut base, mut widest, mut total) = (0.0f32, 0.0f32, 0.0f32);
     // Row minima, kept for the second pass (a horizontal reduction is most of a row's
-    // cost); rows past the buffer recompute theirs.
+    // cost); rows past the buffer recompute theirs. The sums run in four interleaved
+    // accumulators (row j into j mod 4), so rows overlap instead of waiting on one add
+    // chain; the reference sums in the same order, so every level agrees bit for bit.
     let mut mins = [0.0f32; MINS_KEPT];
+    let (mut bases, mut totals, mut widest) = ([0.0f32; 4], [0.0f32; 4], 0.0f32);
     for (j, row) in rows.iter().enumerate() {
         let (lo, hi) = min_max16(s, row);
         if let Some(m) = mins.get_mut(j) {
             *m = lo;
         }
-        base += lo;
-        widest = widest.max(hi - lo);
-        total += hi - lo;
+        let width = hi - lo;
+        bases[j % 4] += lo;
+        totals[j % 4] += width;
+        // Finite input: a select, not `f32::max`'s NaN handling, on the carried chain.
+        widest = if width > widest { width } else { widest };
     }
+    let base = (bases[0] + bases[1]) + (bases[2] + bases[3]);
+    let total = (totals[0] + totals[1]) + (totals[2] + totals[3]);
     let scale = pq4_scale(rows.len(), widest, total);
     out.fill(0);
-    let (sc, cap) = (s.splat_f32s(scale), s.splat_f32s(255.0));
-    // 2^23: adding it to a value in [0, 2^22) leaves that value rounded to the nearest
-    // integer (ties to even) in the low mantissa bits, so no float-to-int conversion
-    // (scalar, or a saturating sequence) is needed. The multiply and the add stay
-    // separate (no fused multiply-add), so every level rounds alike.
-    let magic = s.splat_f32s(MAGIC);
     for (j, (row, q)) in rows.iter().zip(out.as_chunks_mut::<16>().0).enumerate() {
         let lo = match mins.get(j) {
             Some(&lo) => lo,
             None => min_max16(s, row).0,
         };
-        let lo_v = s.splat_f32s(lo);
-        let mut bits = [0u32; 16];
-        let (bh, bt) = S::as_mut_simd_u32s(&mut bits);
-        let (rh, rt) = S::as_simd_f32s(row);
-        for (o, x) in bh.iter_mut().zip(rh) {
-            let y = s.min_f32s(s.mul_f32s(s.sub_f32s(*x, lo_v), sc), cap);
-            *o = s.transmute_u32s_f32s(s.add_f32s(y, magic));
-        }
-        for (o, x) in bt.iter_mut().zip(rt) {
-            *o = (((x - lo) * scale).min(255.0) + MAGIC).to_bits();
-        }
-        for (b, w) in q.iter_mut().zip(bits) {
-            *b = w as u8;
-        }
+        quantize_row(s, row, &[0.0; 16], lo, scale, q);
+    }
+    (scale, base)
+}
+
+/// Bytes of one row of `a + b`: `(a + b − lo)·scale` clamped to `[0, 255]` and rounded to
+/// the nearest integer, ties to even. (Adding a zero row changes no value that matters:
+/// `x + 0 = x`, and `−0` only turns into `+0`.)
+#[inline(always)]
+fn quantize_row<S: pulp::Simd>(
+    s: S,
+    a: &[f32; 16],
+    b: &[f32; 16],
+    lo: f32,
+    scale: f32,
+    q: &mut [u8; 16],
+) {
+    let (sc, cap, zero) = (s.splat_f32s(scale), s.splat_f32s(255.0), s.splat_f32s(0.0));
+    // 2^23: adding it to a value in [0, 2^22) leaves that value rounded to the nearest
+    // integer (ties to even) in the low mantissa bits, so no float-to-int conversion
+    // (scalar, or a saturating sequence) is needed. The multiply and the add stay
+    // separate (no fused multiply-add), so every level rounds alike.
+    let (magic, lo_v) = (s.splat_f32s(MAGIC), s.splat_f32s(lo));
+    let mut bits = [0u32; 16];
+    let (bh, bt) = S::as_mut_simd_u32s(&mut bits);
+    let ((ah, at), (bh2, bt2)) = (S::as_simd_f32s(a), S::as_simd_f32s(b));
+    for ((o, x), y) in bh.iter_mut().zip(ah).zip(bh2) {
+        let d = s.mul_f32s(s.sub_f32s(s.add_f32s(*x, *y), lo_v), sc);
+        let d = s.max_f32s(s.min_f32s(d, cap), zero);
+        *o = s.transmute_u32s_f32s(s.add_f32s(d, magic));
+    }
+    for ((o, x), y) in bt.iter_mut().zip(at).zip(bt2) {
+        *o = (((x + y - lo) * scale).clamp(0.0, 255.0) + MAGIC).to_bits();
+    }
+    for (b, w) in q.iter_mut().zip(bits) {
+        *b = w as u8;
+    }
+}
+
+/// Quantizes `a + b` (each `m × 16`) into `out`, with row bounds given instead of found:
+/// `lo[j]` and `hi[j]` bound row `j` of the sum. A precomputed table plus the query's term
+/// has such bounds for free (the sums of each part's row minima and maxima), so no row is
+/// reduced and the float sum is never written. Widths are the bounds' (`hi − lo`), so the
+/// scale is at most the exact one; a byte outside the bounds is clamped.
+#[inline(always)]
+fn pq4_quantize_sum_impl<S: pulp::Simd>(
+    s: S,
+    a: &[f32],
+    b: &[f32],
+    lo: &[f32],
+    hi: &[f32],
+    out: &mut [u8],
+) -> (f32, f32) {
+    let ((ra, _), (rb, _)) = (a.as_chunks::<16>(), b.as_chunks::<16>());
+    let m = ra.len().min(rb.len()).min(lo.len()).min(hi.len());
+    let (mut bases, mut totals, mut widest) = ([0.0f32; 4], [0.0f32; 4], 0.0f32);
+    for j in 0..m {
+        let width = hi[j] - lo[j];
+        let width = if width > 0.0 { width } else { 0.0 };
+        bases[j % 4] += lo[j];
+        totals[j % 4] += width;
+        widest = if width > widest { width } else { widest };
+    }
+    let base = (bases[0] + bases[1]) + (bases[2] + bases[3]);
+    let total = (totals[0] + totals[1]) + (totals[2] + totals[3]);
+    let scale = pq4_scale(m, widest, total);
+    out.fill(0);
+    for (j, q) in out.as_chunks_mut::<16>().0.iter_mut().take(m).enumerate() {
+        quantize_row(s, &ra[j], &rb[j], lo[j], scale, q);
     }
     (scale, base)
 }
 
 kernel_levels! {
     fn pq4_quantize(lut: &[f32], out: &mut [u8]) -> (f32, f32) => pq4_quantize_impl;
+    fn pq4_quantize_sum(a: &[f32], b: &[f32], lo: &[f32], hi: &[f32], out: &mut [u8]) -> (f32, f32) => pq4_quantize_sum_impl;
 }

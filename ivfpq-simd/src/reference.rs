@@ -94,19 +94,54 @@ pub fn pq4_quantize(lut: &[f32], m: usize) -> (Vec<u8>, f32, f32) {
     let rows: Vec<&[f32]> = lut.chunks_exact(16).collect();
     let lo = |r: &[f32]| r.iter().fold(f32::INFINITY, |a, &b| a.min(b));
     let hi = |r: &[f32]| r.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let base = rows.iter().fold(0.0f32, |a, r| a + lo(r));
-    let widest = rows.iter().fold(0.0f32, |a, r| a.max(hi(r) - lo(r)));
-    let total = rows.iter().fold(0.0f32, |a, r| a + (hi(r) - lo(r)));
-    let room = (65535 - m.min(65535)) as f32;
-    let scale = if widest > 0.0 {
-        (255.0 / widest).min(room / total.max(f32::MIN_POSITIVE))
-    } else {
-        1.0
+    // Sums in four interleaved accumulators (row j into j mod 4), as the kernels add.
+    let sum4 = |f: &dyn Fn(&[f32]) -> f32| {
+        let mut acc = [0.0f32; 4];
+        for (j, r) in rows.iter().enumerate() {
+            acc[j % 4] += f(r);
+        }
+        (acc[0] + acc[1]) + (acc[2] + acc[3])
     };
+    let base = sum4(&|r| lo(r));
+    let widest = rows.iter().fold(0.0f32, |a, r| a.max(hi(r) - lo(r)));
+    let total = sum4(&|r| hi(r) - lo(r));
+    // The scale is a definition (the bound on `u16` sums), shared with the kernels.
+    let scale = crate::pq4_table::pq4_scale(m, widest, total);
     let mut out = vec![0u8; 16 * crate::pq4_m_pad(m)];
     for (r, q) in rows.iter().zip(out.chunks_exact_mut(16)) {
         for (x, b) in r.iter().zip(q) {
             *b = ((x - lo(r)) * scale).min(255.0).round_ties_even() as u8;
+        }
+    }
+    (out, scale, base)
+}
+
+/// The fast-scan table of `a + b` (each `m × 16`) with row bounds `lo`, `hi` (`m` each):
+/// widths `max(hi − lo, 0)`, bytes `(a + b − lo)·scale` clamped to `[0, 255]` and rounded
+/// to the nearest integer (ties to even); see `Kernels::pq4_quantize_sum`.
+pub fn pq4_quantize_sum(
+    a: &[f32],
+    b: &[f32],
+    lo: &[f32],
+    hi: &[f32],
+    m: usize,
+) -> (Vec<u8>, f32, f32) {
+    let width = |j: usize| (hi[j] - lo[j]).max(0.0);
+    let mut acc = ([0.0f32; 4], [0.0f32; 4]);
+    for j in 0..m {
+        acc.0[j % 4] += lo[j];
+        acc.1[j % 4] += width(j);
+    }
+    let base = (acc.0[0] + acc.0[1]) + (acc.0[2] + acc.0[3]);
+    let total = (acc.1[0] + acc.1[1]) + (acc.1[2] + acc.1[3]);
+    let widest = (0..m).fold(0.0f32, |w, j| w.max(width(j)));
+    // The scale is a definition (the bound on `u16` sums), shared with the kernels.
+    let scale = crate::pq4_table::pq4_scale(m, widest, total);
+    let mut out = vec![0u8; 16 * crate::pq4_m_pad(m)];
+    for (j, q) in out.chunks_exact_mut(16).take(m).enumerate() {
+        for (c, byte) in q.iter_mut().enumerate() {
+            let x = a[16 * j + c] + b[16 * j + c];
+            *byte = ((x - lo[j]) * scale).clamp(0.0, 255.0).round_ties_even() as u8;
         }
     }
     (out, scale, base)

@@ -197,6 +197,44 @@ proptest! {
     }
 
     #[test]
+    fn pq4_quantize_sum_matches_reference(m in 0usize..150, off in 0usize..4, seed in any::<u64>(),
+                                          loose in prop::sample::select(vec![0.0f32, 0.5, -0.25])) {
+        let mut x = seed | 1;
+        let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; (x >> 40) as f32 / (1u64 << 24) as f32 };
+        let mut buf = vec![0.0f32; off + 32 * m + 2 * m];
+        for v in &mut buf[off..] {
+            *v = next() - 0.3;
+        }
+        let (a, rest) = buf[off..].split_at(16 * m);
+        let (b, _) = rest.split_at(16 * m);
+        // Bounds from each part's row extremes (as the index makes them), loosened, or
+        // tightened past the data (negative `loose`) so the clamps are exercised.
+        let ext = |t: &[f32], j: usize, f: fn(f32, f32) -> f32, init: f32| t[16 * j..16 * j + 16].iter().fold(init, |acc, &v| f(acc, v));
+        let lo: Vec<f32> = (0..m).map(|j| ext(a, j, f32::min, f32::INFINITY) + ext(b, j, f32::min, f32::INFINITY) - loose).collect();
+        let hi: Vec<f32> = (0..m).map(|j| ext(a, j, f32::max, f32::NEG_INFINITY) + ext(b, j, f32::max, f32::NEG_INFINITY) + loose).collect();
+        let (want, want_scale, want_base) = reference::pq4_quantize_sum(a, b, &lo, &hi, m);
+        let top: u32 = want.chunks_exact(16).map(|r| u32::from(*r.iter().max().unwrap_or(&0))).sum();
+        prop_assert!(top <= 65535);
+        if loose >= 0.0 {
+            // With true bounds a byte is its float within half a step.
+            for j in 0..m {
+                for c in 0..16 {
+                    let v = (a[16 * j + c] + b[16 * j + c] - lo[j]) * want_scale;
+                    let err = (f32::from(want[16 * j + c]) - v).abs();
+                    prop_assert!(err <= 0.5 + 1e-3, "byte {} for {}", want[16 * j + c], v);
+                }
+            }
+        }
+        for k in levels() {
+            let mut out = vec![7u8; 3];
+            let (scale, base) = k.pq4_quantize_sum((a, b), (&lo, &hi), m, &mut out);
+            prop_assert_eq!(&out, &want, "{}", k.level());
+            prop_assert_eq!(scale.to_bits(), want_scale.to_bits(), "{}", k.level());
+            prop_assert_eq!(base.to_bits(), want_base.to_bits(), "{}", k.level());
+        }
+    }
+
+    #[test]
     fn pq4_scan_matches_reference(n in 0usize..200, m in 1usize..70, seed in any::<u64>(),
                                   off in 0usize..3, thr in any::<u16>(), small in any::<bool>()) {
         let mut x = seed | 1;

@@ -19,6 +19,7 @@ use ivfpq_simd::TopK;
 use super::{Candidate, QueryBatch, Scratch};
 use crate::lists::{ListRef, Lists};
 use crate::pq::KSUB;
+use crate::scan4::Bytes4;
 
 /// Queries scanned together: enough that a list is usually probed by several of them,
 /// few enough that their tables (`m × 16` floats each) stay in L2.
@@ -140,6 +141,28 @@ impl QueryBatch<'_> {
         let (visits, runs) = self.plan_by_list(qs, s);
         let qterms = std::mem::take(&mut s.group_qterms);
         let mut tops: Vec<TopK> = qs.iter().map(|_| TopK::new(self.candidates())).collect();
+        // A shared table (dot, cosine) is quantized once per query, not once per probe.
+        let m = self.model.pq().map_or(0, |pq| pq.m());
+        let shared: Vec<Bytes4> = if self.shared_table() {
+            qterms
+                .chunks_exact(w.max(1))
+                .map(|t| {
+                    let mut b = Bytes4::default();
+                    b.quantize(self.kern, t, m);
+                    b
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // Else, with precomputed tables, each query term's row bounds (see `source4`).
+        let mut qbounds = Vec::new();
+        let mut one = Vec::new();
+        for t in qterms.chunks_exact(w.max(1)) {
+            self.query_bounds(t, &mut one);
+            qbounds.extend_from_slice(&one);
+        }
+        let nb = one.len();
         for (r, &(_, l, a, b)) in runs.iter().enumerate() {
             let Some(part) = next_list(lists, &runs, r) else {
                 continue;
@@ -147,8 +170,16 @@ impl QueryBatch<'_> {
             for &(_, _, qi, coarse) in &visits[a..b] {
                 let qi = qi as usize;
                 let qterm = &qterms[qi * w..(qi + 1) * w];
-                let (lut, bias) = self.probe_table(qs[qi], qterm, (l, coarse), &mut s.lut);
-                self.scan4_list(lut, bias, (l, part), &mut s.fast, &mut tops[qi]);
+                let qb = qbounds.get(qi * nb..(qi + 1) * nb).unwrap_or_default();
+                let (src, bias) = self.source4(
+                    qs[qi],
+                    (qterm, qb),
+                    shared.get(qi),
+                    (l, coarse),
+                    &mut s.lut,
+                    &mut s.bounds,
+                );
+                self.scan4_list(src, bias, (l, part), &mut s.fast, &mut tops[qi]);
             }
         }
         s.group_qterms = qterms;

@@ -33,10 +33,13 @@ struct Probe<'a> {
     sum_y: f32,
     /// `ε₀·‖y'‖`: the error bound of a vector is its factor `e` times this.
     norm_y: f32,
-    /// The coarse distance: `‖q − c‖²` (L2 family) or `−⟨q, c⟩` (dot).
+    /// The probe's constant: `‖q − c‖²` (L2), `−⟨q, c⟩` (dot), `‖q − c‖² + 1 − ‖c‖²` (cosine).
     bias: f32,
     /// 2 for the L2 family (`d = ‖r‖² + ‖y‖² − 2⟨r, y⟩`), 1 for dot (`d = −⟨q,c⟩ − ⟨r, q⟩`).
     w: f32,
+    /// 1 when the estimate adds `‖r‖²` (L2), 0 with a shared table (dot; cosine, whose
+    /// bias holds the rest of `‖x‖² = 1`).
+    add_norm: f32,
 }
 
 /// One query's scan state across the lists of its group.
@@ -109,11 +112,11 @@ impl QueryBatch<'_> {
         part: ListRef<'_>,
         s: &mut Scratch,
     ) {
-        let l2 = self.model.metric().is_l2_family();
+        let (l2, shared) = (self.model.metric().is_l2_family(), self.shared_table());
         let w = 4 * rq.dim_pad();
-        // A probe's table is the query's plus the centroid's precomputed negation (L2
-        // family), or the query's alone (dot: y' = P·q for every probe).
-        let (lut, lut_q, sum_y, norm_y, (scale, base)) = if l2 {
+        // A probe's table is the query's plus the centroid's precomputed negation (L2),
+        // or the query's alone (dot and cosine: y' = P·q for every probe).
+        let (lut, lut_q, sum_y, norm_y, (scale, base)) = if !shared {
             let sum_y = match self.model.precomputed(l as usize) {
                 Some(neg) => {
                     self.kern.add(&q.table, &neg[..w], &mut s.lut[..w]);
@@ -128,12 +131,11 @@ impl QueryBatch<'_> {
                     build_table(&y, &mut s.lut[..w])
                 }
             };
-            let sb = self
-                .kern
-                .pq4_quantize(&s.lut, rq.groups(), &mut s.fast.lut_q);
+            s.fast.bytes.quantize(self.kern, &s.lut, rq.groups());
+            let sb = (s.fast.bytes.scale, s.fast.bytes.base);
             // ‖P·(q − c)‖ = ‖q − c‖: the coarse distance is its square.
             let norm = coarse.max(0.0).sqrt();
-            (&s.lut[..], &s.fast.lut_q[..], sum_y, norm, sb)
+            (&s.lut[..], &s.fast.bytes.bytes[..], sum_y, norm, sb)
         } else {
             let (lq, sc, ba) = q.dot_lut.get_or_insert_with(|| {
                 let mut lq = Vec::new();
@@ -149,8 +151,13 @@ impl QueryBatch<'_> {
             base,
             sum_y,
             norm_y: self.params.rabitq_epsilon * norm_y,
-            bias: coarse,
+            bias: if shared {
+                self.model.probe_bias(l as usize, coarse)
+            } else {
+                coarse
+            },
             w: if l2 { 2.0 } else { 1.0 },
+            add_norm: if shared { 0.0 } else { 1.0 },
         };
         let (sums, hits) = (&mut s.fast.sums, &mut s.fast.hits);
         self.scan_list_rabitq(
@@ -219,7 +226,7 @@ impl QueryBatch<'_> {
         // The byte table's rounding: at most ½ a row, in table units.
         let slack = (0.5 * rq.groups() as f32 + 1.0) / p.scale;
         let half = ((1u32 << rq.bits()) - 1) as f32 / 2.0;
-        let add_scale = if p.w == 2.0 { 1.0 } else { 0.0 };
+        let add_scale = p.add_norm;
         let inv_scale = 1.0 / p.scale;
         let rlen = rq.record_len();
         let mut copy = [0.0f32; BLOCK_FACTORS * PQ4_BLOCK];

@@ -14,6 +14,7 @@ use ivfpq::io::Dataset;
 use crate::code_args::{CodeArgs, describe};
 use crate::refine_arg::Refine;
 use crate::report::{Val, emit};
+use crate::scan_args::ScanArgs;
 
 /// Options of `ivfpq bench`.
 #[derive(Args)]
@@ -38,10 +39,8 @@ pub struct BenchArgs {
     /// (or auto:N, at most k·N) stops once no further candidate can enter the top k.
     #[arg(long, default_value = "1,4", value_delimiter = ',')]
     refine: Vec<Refine>,
-    /// RaBitQ codes: the error bound in standard deviations (ε₀); larger reranks more
-    /// and loses fewer neighbours.
-    #[arg(long, default_value_t = ivfpq::core::EPSILON0)]
-    epsilon: f32,
+    #[command(flatten)]
+    scan: ScanArgs,
     /// Threads for build and search (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -128,9 +127,10 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let codes = describe(&model);
     let m = model.pq().map_or(0, |pq| pq.m());
     println!(
-        "# {name}: n={n} dim={} queries={nq} metric={} nlist={nlist} codes={codes} threads={threads} simd={}",
+        "# {name}: n={n} dim={} queries={nq} metric={} nlist={nlist} codes={codes} {} threads={threads} simd={}",
         ds.dim,
         ds.metric,
+        a.scan.describe(),
         ivfpq::simd::level()
     );
     let train_s = t0.elapsed().as_secs_f64();
@@ -164,10 +164,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     for &refine in &a.refine {
         for &nprobe in &a.nprobe {
-            let sp = SearchParams {
-                rabitq_epsilon: a.epsilon,
-                ..refine.apply(SearchParams::new(K, nprobe))
-            };
+            let sp = a.scan.apply(refine.apply(SearchParams::new(K, nprobe)));
             let warm = &ds.queries[..ds.queries.len().min(50 * ds.dim)];
             pool.install(|| index.search(warm, &sp))?;
             let mut times = Vec::new();

@@ -6,6 +6,7 @@ mod code_args;
 mod inspect;
 mod refine_arg;
 mod report;
+mod scan_args;
 mod search;
 mod store;
 mod synth;

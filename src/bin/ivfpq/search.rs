@@ -7,6 +7,7 @@ use ivfpq::core::SearchParams;
 use ivfpq::io::{ResultRow, Shard, read_vectors, write_csv, write_results};
 
 use crate::refine_arg::Refine;
+use crate::scan_args::ScanArgs;
 use crate::store::StoreArgs;
 
 /// Options of `ivfpq search`.
@@ -28,10 +29,8 @@ pub struct SearchArgs {
     /// auto:N) reranks adaptively, at most k × 64 (or k × N).
     #[arg(long, default_value = "1")]
     refine: Refine,
-    /// RaBitQ codes: the error bound in standard deviations (ε₀); larger reranks more
-    /// and loses fewer neighbours.
-    #[arg(long, default_value_t = ivfpq::core::EPSILON0)]
-    epsilon: f32,
+    #[command(flatten)]
+    scan: ScanArgs,
     /// Results file (.csv or .arrow); without it, CSV goes to stdout.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -54,10 +53,9 @@ pub fn run(a: SearchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let open_s = t_open.elapsed().as_secs_f64();
     let open_reads = ivfpq::io::ByteSource::counters(&**shard_source(&shard)).get();
     let q = read_vectors(&a.queries, "id")?;
-    let params = SearchParams {
-        rabitq_epsilon: a.epsilon,
-        ..a.refine.apply(SearchParams::new(a.k, a.nprobe))
-    };
+    let params = a
+        .scan
+        .apply(a.refine.apply(SearchParams::new(a.k, a.nprobe)));
     let dim = q.dim.max(1);
     let mut rows = Vec::new();
     let mut total = ivfpq::io::ReadStats::default();
