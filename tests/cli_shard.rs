@@ -112,32 +112,27 @@ fn build_inspect_search_from_npy_and_arrow_with_string_ids() {
     ] {
         assert!(text.contains(want), "{want:?} not in {text}");
     }
-    let csv = dir.join("a.csv");
-    run(&[
-        "search",
-        "--index",
-        s(&a),
-        "--queries",
-        s(&qnpy),
-        "--k",
-        "5",
-        "--nprobe",
-        "20",
-        "--refine",
-        "4",
-        "--output",
-        s(&csv),
-    ]);
-    let out = std::fs::read_to_string(&csv).unwrap();
+    // `search` of shard `index` for the 4 queries, k 5, every list probed, with `extra`
+    // options; returns the CSV.
+    let search = |index: &Path, tag: &str, extra: &[&str]| {
+        let csv = dir.join(format!("{tag}.csv"));
+        let q = ["--queries", s(&qnpy), "--k", "5", "--nprobe", "20"];
+        let out = ["--index", s(index), "--output", s(&csv)];
+        run(&[&["search"][..], &out, &q, extra].concat());
+        std::fs::read_to_string(&csv).unwrap()
+    };
+    let out = search(&a, "a", &["--refine", "4"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "query,rank,id,distance");
     assert_eq!(lines.len(), 1 + 4 * 5);
     // Query 0 is not in the base; its nearest neighbour by exact search is ds.gt[0].
-    assert!(
-        lines[1].starts_with(&format!("0,0,{},", ds.gt[0])),
-        "{}",
-        lines[1]
-    );
+    let nearest = format!("0,0,{},", ds.gt[0]);
+    assert!(lines[1].starts_with(&nearest), "{}", lines[1]);
+
+    // The shared cosine table (`--shared-table`): reranked, it finds the same neighbour.
+    let out = search(&a, "shared", &["--refine", "50", "--shared-table"]);
+    let first = out.lines().nth(1).unwrap_or_default();
+    assert!(first.starts_with(&nearest), "{first}");
 
     // RaBitQ codes through the same commands: the error-bounded rerank finds the exact
     // nearest neighbour.
@@ -148,21 +143,9 @@ fn build_inspect_search_from_npy_and_arrow_with_string_ids() {
     run(&[&["build", "--input", s(&npy), "--output", s(&r)][..], &args].concat());
     let text = String::from_utf8(run(&["inspect", s(&r), "--verify"]).stdout).unwrap();
     assert!(text.contains("RaBitQ 4 bits"), "{text}");
-    let rcsv = dir.join("r.csv");
-    let q = [
-        "--queries",
-        s(&qnpy),
-        "--k",
-        "5",
-        "--nprobe",
-        "20",
-        "--refine",
-        "auto",
-    ];
-    run(&[&["search", "--index", s(&r), "--output", s(&rcsv)][..], &q].concat());
-    let out = std::fs::read_to_string(&rcsv).unwrap();
+    let out = search(&r, "r", &["--refine", "auto"]);
     let first = out.lines().nth(1).unwrap_or_default();
-    assert!(first.starts_with(&format!("0,0,{},", ds.gt[0])), "{first}");
+    assert!(first.starts_with(&nearest), "{first}");
 
     let b = dir.join("b.shard");
     run(&[
