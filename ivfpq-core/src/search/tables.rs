@@ -1,0 +1,135 @@
+//! A probe's table: the float PQ table (precomputed term plus query term, from the
+//! residual, or the query's own when shared) and, for 4-bit codes, where its bytes come
+//! from (`Source4`) and the scan of one list with them.
+
+use ivfpq_simd::TopK;
+
+use super::QueryBatch;
+use crate::lists::ListRef;
+use crate::pq::KSUB;
+use crate::scan4::{self, Bytes4, Scratch4, Source4};
+
+impl<'a> QueryBatch<'a> {
+    /// Probe `(l, coarse)`'s table and its constant term, for query `q` whose query-only
+    /// term is `qterm`. With a precomputed table the coarse distance is the constant; from
+    /// the residual table it is inside the lookups; with a shared table (dot, cosine) every
+    /// probe uses `qterm` itself.
+    pub(super) fn probe_table<'t>(
+        &self,
+        q: &[f32],
+        qterm: &'t [f32],
+        (l, coarse): (u32, f32),
+        lut: &'t mut [f32],
+    ) -> (&'t [f32], f32) {
+        let (kern, model) = (self.kern, self.model);
+        if self.shared_table() {
+            (qterm, model.probe_bias(l as usize, coarse))
+        } else if let Some(t) = model.precomputed(l as usize) {
+            kern.add(t, qterm, lut);
+            (lut, coarse)
+        } else {
+            model.residual_table(kern, q, l as usize, lut);
+            (lut, 0.0)
+        }
+    }
+
+    /// The 4-bit scan of one probed list into `top`, its table from `src`.
+    pub(super) fn scan4_list(
+        &self,
+        src: Source4<'_>,
+        bias: f32,
+        list: (u32, ListRef<'_>),
+        s: &mut Scratch4,
+        top: &mut TopK,
+    ) {
+        let (filter, rescore) = (self.params.filter.as_ref(), !self.refines());
+        let (kern, m) = (self.kern, self.model.pq().map_or(0, |pq| pq.m()));
+        let Scratch4 {
+            bytes,
+            lut,
+            sums,
+            hits,
+        } = s;
+        let t = match src {
+            Source4::Shared(lut, b) => b.table(lut),
+            Source4::Float(lut) => {
+                bytes.quantize(kern, lut, m);
+                bytes.table(lut)
+            }
+            Source4::Sum { t, q, lo, hi } => {
+                (bytes.scale, bytes.base) =
+                    kern.pq4_quantize_sum((t, q), (lo, hi), m, &mut bytes.bytes);
+                // Without rescoring only the bytes are read: the float sum is skipped.
+                lut.resize(if rescore { t.len() } else { 0 }, 0.0);
+                if rescore {
+                    kern.add(t, q, lut);
+                }
+                bytes.table(lut)
+            }
+        };
+        scan4::scan_list(kern, t, bias, list, m, filter, rescore, (sums, hits), top);
+        top.tighten();
+    }
+
+    /// The row bounds of query term `qterm` into `out` when probes will quantize the
+    /// precomputed table plus it (`Source4::Sum`: 4-bit, L2 family, not shared); else
+    /// clears `out`.
+    pub(super) fn query_bounds(&self, qterm: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        let four = self.model.pq().is_some_and(|pq| pq.ksub() != KSUB);
+        if four && !self.shared_table() && self.model.precomputed_bounds(0).is_some() {
+            out.resize(2 * qterm.len() / 16, 0.0);
+            scan4::row_bounds(qterm, out);
+        }
+    }
+
+    /// Probe `(l, coarse)`'s 4-bit table source and constant: the query's shared bytes,
+    /// the precomputed table plus `qterm` when both have row bounds (`qbounds`, the query
+    /// term's), else a float table from [`QueryBatch::probe_table`]. `lut` and `bounds`
+    /// are the caller's buffers.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn source4<'t>(
+        &self,
+        q: &[f32],
+        (qterm, qbounds): (&'t [f32], &[f32]),
+        shared: Option<&'t Bytes4>,
+        (l, coarse): (u32, f32),
+        lut: &'t mut [f32],
+        bounds: &'t mut Vec<f32>,
+    ) -> (Source4<'t>, f32)
+    where
+        'a: 't,
+    {
+        let model = self.model;
+        if let Some(b) = shared {
+            return (
+                Source4::Shared(qterm, b),
+                model.probe_bias(l as usize, coarse),
+            );
+        }
+        let m = qbounds.len() / 2;
+        if let (Some(t), Some((tlo, thi)), false) = (
+            model.precomputed(l as usize),
+            model.precomputed_bounds(l as usize),
+            qbounds.is_empty(),
+        ) {
+            // Each row of `t + qterm` lies between the sums of the parts' row extremes.
+            bounds.resize(2 * m, 0.0);
+            let (lo, hi) = bounds.split_at_mut(m);
+            self.kern.add(tlo, &qbounds[..m], lo);
+            self.kern.add(thi, &qbounds[m..], hi);
+            let (lo, hi) = (&*lo, &*hi);
+            return (
+                Source4::Sum {
+                    t,
+                    q: qterm,
+                    lo,
+                    hi,
+                },
+                coarse,
+            );
+        }
+        let (lut, bias) = self.probe_table(q, qterm, (l, coarse), lut);
+        (Source4::Float(lut), bias)
+    }
+}
