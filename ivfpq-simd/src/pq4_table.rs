@@ -132,12 +132,17 @@ fn pq4_quantize_sum_impl<S: pulp::Simd>(
     let ((ra, _), (rb, _)) = (a.as_chunks::<16>(), b.as_chunks::<16>());
     let m = ra.len().min(rb.len()).min(lo.len()).min(hi.len());
     let (mut bases, mut totals, mut widest) = ([0.0f32; 4], [0.0f32; 4], 0.0f32);
-    for j in 0..m {
-        let width = hi[j] - lo[j];
-        let width = if width > 0.0 { width } else { 0.0 };
-        bases[j % 4] += lo[j];
-        totals[j % 4] += width;
-        widest = if width > widest { width } else { widest };
+    // Four rows at a time, so the four accumulators stay in registers.
+    let ((lo4, lo_rest), (hi4, hi_rest)) = (lo[..m].as_chunks::<4>(), hi[..m].as_chunks::<4>());
+    let quads = lo4.iter().zip(hi4).map(|(l, h)| (&l[..], &h[..]));
+    for (l, h) in quads.chain(std::iter::once((lo_rest, hi_rest))) {
+        for t in 0..l.len().min(h.len()) {
+            let width = h[t] - l[t];
+            let width = if width > 0.0 { width } else { 0.0 };
+            bases[t] += l[t];
+            totals[t] += width;
+            widest = if width > widest { width } else { widest };
+        }
     }
     let base = (bases[0] + bases[1]) + (bases[2] + bases[3]);
     let total = (totals[0] + totals[1]) + (totals[2] + totals[3]);
