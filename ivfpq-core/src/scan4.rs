@@ -28,6 +28,17 @@ pub(crate) fn row_bounds(table: &[f32], out: &mut [f32]) {
     }
 }
 
+/// What every 4-bit probe of one query shares, made once per query.
+pub(crate) enum Query4 {
+    /// The bytes of its shared table (dot; cosine with `SearchParams::shared_table`).
+    Shared(Bytes4),
+    /// Row minima then maxima of its query term, for precomputed tables
+    /// ([`Source4::Sum`]).
+    Bounds(Vec<f32>),
+    /// Nothing: each probe quantizes a float table of its own.
+    PerProbe,
+}
+
 /// Where a probe's 4-bit table comes from.
 pub(crate) enum Source4<'a> {
     /// Bytes made once for all of a query's probes (a shared table), with its floats.

@@ -22,7 +22,7 @@ use crate::lists::{Lists, Rows};
 use crate::model::IvfPqModel;
 use crate::params::{SearchParams, VectorStorage};
 use crate::pq::KSUB;
-use crate::scan4::{Bytes4, Scratch4};
+use crate::scan4::Scratch4;
 use crate::validate;
 
 mod group;
@@ -84,11 +84,7 @@ struct Scratch {
     row: Vec<f32>,
     suffix: Vec<f32>,
     fast: Scratch4,
-    /// The bytes of a query's shared 4-bit table (`IvfPqModel::shared_table`).
-    shared4: Bytes4,
-    /// Row minima then maxima of the query's term (4-bit, precomputed tables), and of a
-    /// probe's table (see `QueryBatch::source4`).
-    qbounds: Vec<f32>,
+    /// Row minima then maxima of a probe's 4-bit table (see `QueryBatch::source4`).
     bounds: Vec<f32>,
     /// Query-only table terms of a group of queries (see `group`).
     group_qterms: Vec<f32>,
@@ -110,8 +106,6 @@ impl Scratch {
             row: vec![0.0; model.dim()],
             suffix: Vec::new(),
             fast: Scratch4::default(),
-            shared4: Bytes4::default(),
-            qbounds: Vec::new(),
             bounds: Vec::new(),
             group_qterms: Vec::new(),
             group_coarse: Vec::new(),
@@ -358,10 +352,7 @@ impl<'a> QueryBatch<'a> {
         // query, not once per probe.
         let shared_lut = self.shared_table();
         let mut suffix_ready = false;
-        if shared_lut && ksub != KSUB {
-            s.shared4.quantize(kern, &s.qterm, m);
-        }
-        self.query_bounds(&s.qterm, &mut s.qbounds);
+        let query4 = self.query4(&s.qterm);
         for &(l, coarse) in probes {
             let Some(part) = lists.list(l as usize) else {
                 continue;
@@ -370,11 +361,9 @@ impl<'a> QueryBatch<'a> {
                 continue;
             }
             if ksub != KSUB {
-                let shared = shared_lut.then_some(&s.shared4);
                 let (src, bias) = self.source4(
-                    q,
-                    (&s.qterm, &s.qbounds),
-                    shared,
+                    (q, &s.qterm),
+                    &query4,
                     (l, coarse),
                     &mut s.lut,
                     &mut s.bounds,

@@ -19,7 +19,7 @@ use ivfpq_simd::TopK;
 use super::{Candidate, QueryBatch, Scratch};
 use crate::lists::{ListRef, Lists};
 use crate::pq::KSUB;
-use crate::scan4::Bytes4;
+use crate::scan4::Query4;
 
 /// Queries scanned together: enough that a list is usually probed by several of them,
 /// few enough that their tables (`m × 16` floats each) stay in L2.
@@ -141,28 +141,11 @@ impl QueryBatch<'_> {
         let (visits, runs) = self.plan_by_list(qs, s);
         let qterms = std::mem::take(&mut s.group_qterms);
         let mut tops: Vec<TopK> = qs.iter().map(|_| TopK::new(self.candidates())).collect();
-        // A shared table (dot, cosine) is quantized once per query, not once per probe.
-        let m = self.model.pq().map_or(0, |pq| pq.m());
-        let shared: Vec<Bytes4> = if self.shared_table() {
-            qterms
-                .chunks_exact(w.max(1))
-                .map(|t| {
-                    let mut b = Bytes4::default();
-                    b.quantize(self.kern, t, m);
-                    b
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        // Else, with precomputed tables, each query term's row bounds (see `source4`).
-        let mut qbounds = Vec::new();
-        let mut one = Vec::new();
-        for t in qterms.chunks_exact(w.max(1)) {
-            self.query_bounds(t, &mut one);
-            qbounds.extend_from_slice(&one);
-        }
-        let nb = one.len();
+        // Per query, once: a shared table's bytes, or its term's row bounds.
+        let query4: Vec<Query4> = qterms
+            .chunks_exact(w.max(1))
+            .map(|t| self.query4(t))
+            .collect();
         for (r, &(_, l, a, b)) in runs.iter().enumerate() {
             let Some(part) = next_list(lists, &runs, r) else {
                 continue;
@@ -170,11 +153,9 @@ impl QueryBatch<'_> {
             for &(_, _, qi, coarse) in &visits[a..b] {
                 let qi = qi as usize;
                 let qterm = &qterms[qi * w..(qi + 1) * w];
-                let qb = qbounds.get(qi * nb..(qi + 1) * nb).unwrap_or_default();
                 let (src, bias) = self.source4(
-                    qs[qi],
-                    (qterm, qb),
-                    shared.get(qi),
+                    (qs[qi], qterm),
+                    &query4[qi],
                     (l, coarse),
                     &mut s.lut,
                     &mut s.bounds,

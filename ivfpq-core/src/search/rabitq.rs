@@ -17,18 +17,15 @@ use super::group::next_list;
 use super::{Candidate, QueryBatch, Scratch};
 use crate::lists::{ListRef, Lists};
 use crate::rabitq::{BLOCK_FACTORS, Rabitq, build_table};
+use crate::scan4::{Bytes4, Table4};
 
 /// A kept vector: lower bound, estimate, `(list << 32) | offset`.
 type Found = (f32, f32, u64);
 
 /// What one probe's scan needs to know about the query.
 struct Probe<'a> {
-    /// The float table, `dim_pad / 4 × 16`.
-    lut: &'a [f32],
-    /// The byte table and its `(scale, base)` (see `Kernels::pq4_quantize`).
-    lut_q: &'a [u8],
-    scale: f32,
-    base: f32,
+    /// The float table (`dim_pad / 4 × 16`) and its bytes.
+    table: Table4<'a>,
     /// `Σ y'_i`: turns sums over set bits into `⟨v, y'⟩`.
     sum_y: f32,
     /// `ε₀·‖y'‖`: the error bound of a vector is its factor `e` times this.
@@ -50,8 +47,9 @@ struct QueryScan<'q> {
     table: Vec<f32>,
     sum_q: f32,
     norm_q: f32,
-    /// Dot: the quantized table and its `(scale, base)`, shared by every probe.
-    dot_lut: Option<(Vec<u8>, f32, f32)>,
+    /// The bytes of `table`, when every probe shares it (dot; cosine with
+    /// `SearchParams::shared_table`): made at the first probe.
+    shared: Option<Bytes4>,
     /// The `k` smallest upper bounds seen.
     upper: TopK,
     found: Vec<Found>,
@@ -83,7 +81,7 @@ impl QueryBatch<'_> {
                     table,
                     sum_q,
                     norm_q: self.kern.norm_sq(qrot).sqrt(),
-                    dot_lut: None,
+                    shared: None,
                     upper: TopK::new(self.params.k),
                     found: Vec::new(),
                 }
@@ -116,7 +114,7 @@ impl QueryBatch<'_> {
         let w = 4 * rq.dim_pad();
         // A probe's table is the query's plus the centroid's precomputed negation (L2),
         // or the query's alone (dot and cosine: y' = P·q for every probe).
-        let (lut, lut_q, sum_y, norm_y, (scale, base)) = if !shared {
+        let (table, sum_y, norm_y) = if !shared {
             let sum_y = match self.model.precomputed(l as usize) {
                 Some(neg) => {
                     self.kern.add(&q.table, &neg[..w], &mut s.lut[..w]);
@@ -132,23 +130,19 @@ impl QueryBatch<'_> {
                 }
             };
             s.fast.bytes.quantize(self.kern, &s.lut, rq.groups());
-            let sb = (s.fast.bytes.scale, s.fast.bytes.base);
             // ‖P·(q − c)‖ = ‖q − c‖: the coarse distance is its square.
             let norm = coarse.max(0.0).sqrt();
-            (&s.lut[..], &s.fast.bytes.bytes[..], sum_y, norm, sb)
+            (s.fast.bytes.table(&s.lut), sum_y, norm)
         } else {
-            let (lq, sc, ba) = q.dot_lut.get_or_insert_with(|| {
-                let mut lq = Vec::new();
-                let (sc, ba) = self.kern.pq4_quantize(&q.table, rq.groups(), &mut lq);
-                (lq, sc, ba)
+            let bytes = q.shared.get_or_insert_with(|| {
+                let mut b = Bytes4::default();
+                b.quantize(self.kern, &q.table, rq.groups());
+                b
             });
-            (&q.table[..], &lq[..], q.sum_q, q.norm_q, (*sc, *ba))
+            (bytes.table(&q.table), q.sum_q, q.norm_q)
         };
         let probe = Probe {
-            lut,
-            lut_q,
-            scale,
-            base,
+            table,
             sum_y,
             norm_y: self.params.rabitq_epsilon * norm_y,
             bias: if shared {
@@ -219,15 +213,15 @@ impl QueryBatch<'_> {
             return;
         }
         // Threshold 0: the kernel's sums are what is wanted here, not its hit list.
-        kern.pq4_scan(p.lut_q, part.codes, rq.groups(), n, 0, sums, hits);
+        kern.pq4_scan(p.table.bytes, part.codes, rq.groups(), n, 0, sums, hits);
         hits.clear();
         let filter = self.params.filter.as_ref();
         let blk = rq.aux_block_len();
         // The byte table's rounding: at most ½ a row, in table units.
-        let slack = (0.5 * rq.groups() as f32 + 1.0) / p.scale;
+        let slack = (0.5 * rq.groups() as f32 + 1.0) / p.table.scale;
         let half = ((1u32 << rq.bits()) - 1) as f32 / 2.0;
         let add_scale = p.add_norm;
-        let inv_scale = 1.0 / p.scale;
+        let inv_scale = 1.0 / p.table.scale;
         let rlen = rq.record_len();
         let mut copy = [0.0f32; BLOCK_FACTORS * PQ4_BLOCK];
         let mut low = [0.0f32; PQ4_BLOCK];
@@ -254,7 +248,7 @@ impl QueryBatch<'_> {
             let block_sums = &sums[b * PQ4_BLOCK..(b + 1) * PQ4_BLOCK];
             // 1-bit lower bounds of the whole block, branch-free (it vectorizes).
             for t in 0..PQ4_BLOCK {
-                let s1 = p.base + f32::from(block_sums[t]) * inv_scale;
+                let s1 = p.table.base + f32::from(block_sums[t]) * inv_scale;
                 let est1 = p.bias + add_scale * norm2[t] - p.w * f1[t] * (s1 - 0.5 * p.sum_y);
                 low[t] = est1 - p.w * (e1[t] * p.norm_y + f1[t] * slack);
             }
@@ -267,7 +261,7 @@ impl QueryBatch<'_> {
                 let r = &part.records[i * rlen..(i + 1) * rlen];
                 let fb = f32::from_le_bytes([r[0], r[1], r[2], r[3]]);
                 let eb = f32::from_le_bytes([r[4], r[5], r[6], r[7]]);
-                let sb = plane_sum(p.lut, &r[8..], rq.plane_bytes());
+                let sb = plane_sum(p.table.lut, &r[8..], rq.plane_bytes());
                 let est = p.bias + add_scale * norm2[t] - p.w * fb * (sb - half * p.sum_y);
                 let radius = p.w * eb * p.norm_y;
                 let key = (u64::from(l) << 32) | i as u64;

@@ -7,7 +7,7 @@ use ivfpq_simd::TopK;
 use super::QueryBatch;
 use crate::lists::ListRef;
 use crate::pq::KSUB;
-use crate::scan4::{self, Bytes4, Scratch4, Source4};
+use crate::scan4::{self, Bytes4, Query4, Scratch4, Source4};
 
 impl<'a> QueryBatch<'a> {
     /// Probe `(l, coarse)`'s table and its constant term, for query `q` whose query-only
@@ -71,28 +71,32 @@ impl<'a> QueryBatch<'a> {
         top.tighten();
     }
 
-    /// The row bounds of query term `qterm` into `out` when probes will quantize the
-    /// precomputed table plus it (`Source4::Sum`: 4-bit, L2 family, not shared); else
-    /// clears `out`.
-    pub(super) fn query_bounds(&self, qterm: &[f32], out: &mut Vec<f32>) {
-        out.clear();
-        let four = self.model.pq().is_some_and(|pq| pq.ksub() != KSUB);
-        if four && !self.shared_table() && self.model.precomputed_bounds(0).is_some() {
-            out.resize(2 * qterm.len() / 16, 0.0);
-            scan4::row_bounds(qterm, out);
+    /// What the 4-bit probes of the query with term `qterm` share (see [`Query4`]).
+    pub(super) fn query4(&self, qterm: &[f32]) -> Query4 {
+        let Some(pq) = self.model.pq().filter(|pq| pq.ksub() != KSUB) else {
+            return Query4::PerProbe;
+        };
+        if self.shared_table() {
+            let mut b = Bytes4::default();
+            b.quantize(self.kern, qterm, pq.m());
+            Query4::Shared(b)
+        } else if self.model.precomputed_bounds(0).is_some() {
+            let mut bounds = vec![0.0; 2 * pq.m()];
+            scan4::row_bounds(qterm, &mut bounds);
+            Query4::Bounds(bounds)
+        } else {
+            Query4::PerProbe
         }
     }
 
-    /// Probe `(l, coarse)`'s 4-bit table source and constant: the query's shared bytes,
-    /// the precomputed table plus `qterm` when both have row bounds (`qbounds`, the query
-    /// term's), else a float table from [`QueryBatch::probe_table`]. `lut` and `bounds`
-    /// are the caller's buffers.
-    #[allow(clippy::too_many_arguments)]
+    /// Probe `(l, coarse)`'s 4-bit table source and constant, for the query `q` with
+    /// term `qterm` and shared part `query`: its shared bytes, the precomputed table plus
+    /// `qterm` with row bounds, else a float table from [`QueryBatch::probe_table`].
+    /// `lut` and `bounds` are the caller's buffers.
     pub(super) fn source4<'t>(
         &self,
-        q: &[f32],
-        (qterm, qbounds): (&'t [f32], &[f32]),
-        shared: Option<&'t Bytes4>,
+        (q, qterm): (&[f32], &'t [f32]),
+        query: &'t Query4,
         (l, coarse): (u32, f32),
         lut: &'t mut [f32],
         bounds: &'t mut Vec<f32>,
@@ -101,12 +105,14 @@ impl<'a> QueryBatch<'a> {
         'a: 't,
     {
         let model = self.model;
-        if let Some(b) = shared {
-            return (
-                Source4::Shared(qterm, b),
-                model.probe_bias(l as usize, coarse),
-            );
-        }
+        let qbounds: &[f32] = match query {
+            Query4::Shared(b) => {
+                let bias = model.probe_bias(l as usize, coarse);
+                return (Source4::Shared(qterm, b), bias);
+            }
+            Query4::Bounds(b) => b,
+            Query4::PerProbe => &[],
+        };
         let m = qbounds.len() / 2;
         if let (Some(t), Some((tlo, thi)), false) = (
             model.precomputed(l as usize),
