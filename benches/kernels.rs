@@ -12,6 +12,7 @@
 //!   one float table (row by row reductions) or from two with given row bounds; in
 //!   table entries (`16 · m`).
 //!
+//! - `peak/clock`: dependent integer adds, one a cycle: elements per second is the clock.
 //! - `peak/fma/LEVEL`: register-only FMAs, no loads: the ceiling the f32 kernels are
 //!   measured against, in FMA lanes (= coordinates) per second. It is measured rather than
 //!   taken from a data sheet because the clock under 512-bit FMAs and the number of FMA
@@ -256,9 +257,40 @@ mod fma_peak {
     }
 }
 
+/// Core clock: a chain of dependent integer adds retires one add per cycle on every x86-64
+/// core of the last decade, so adds per second is cycles per second. It turns the other
+/// groups' rates into per-cycle figures (this VM exposes no cycle counter to `perf`).
+#[cfg(target_arch = "x86_64")]
+mod clock {
+    /// Dependent adds per call.
+    pub const ADDS: u64 = 1 << 20;
+
+    pub fn adds(seed: u64) -> u64 {
+        let mut x = seed;
+        let mut n = ADDS / 8;
+        // SAFETY: register-only arithmetic on the two named registers; no memory access.
+        unsafe {
+            std::arch::asm!(
+                "2:",
+                "add {x}, 1", "add {x}, 1", "add {x}, 1", "add {x}, 1",
+                "add {x}, 1", "add {x}, 1", "add {x}, 1", "add {x}, 1",
+                "sub {n}, 1",
+                "jnz 2b",
+                x = inout(reg) x,
+                n = inout(reg) n,
+                options(nomem, nostack),
+            );
+        }
+        let _ = n;
+        x
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn peak(c: &mut Criterion) {
     let mut g = c.benchmark_group("peak");
+    g.throughput(Throughput::Elements(clock::ADDS));
+    g.bench_function("clock", |b| b.iter(|| clock::adds(black_box(1))));
     if Level::Avx512.is_available() {
         g.throughput(Throughput::Elements(fma_peak::lanes_per_call(16)));
         g.bench_function("fma/avx512", |b| {

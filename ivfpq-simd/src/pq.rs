@@ -74,14 +74,7 @@ fn lut_sub<S: Simd, const IP: bool>(s: S, q: &[f32], cb_t: &[f32], out: &mut [f3
         let chunk = |v: usize, d: usize| {
             S::as_simd_f32s(&cb_t[d * ksub + v * lanes..d * ksub + (v + 1) * lanes]).0[0]
         };
-        let step = |acc: S::f32s, qd: S::f32s, c: S::f32s| {
-            if IP {
-                s.mul_add_e_f32s(qd, c, acc)
-            } else {
-                let diff = s.sub_f32s(qd, c);
-                s.mul_add_e_f32s(diff, diff, acc)
-            }
-        };
+        let step = |acc, qd, c| crate::distance::fma_step::<S, IP>(s, acc, qd, c);
         let (quads, rest) = pulp::as_arrays_mut::<4, _>(heads);
         for (g, o) in quads.iter_mut().enumerate() {
             let mut acc = [s.splat_f32s(0.0); 4];
@@ -155,11 +148,15 @@ pub(crate) fn check_pq8(lut: &[f32], codes: &[u8], m: usize, n: usize) {
 
 /// The 8-bit scan, shared by every level: 32 independent accumulation chains per block.
 ///
-/// Deliberately scalar and compiled without extra target features. Measured on this
-/// Cascade Lake (criterion `pq8_scan`, G lookups/s at m = 8/16/24/60): this loop 2.6 / 2.1
-/// / 2.8 / 2.2; 16-wide AVX-512 gathers 1.3; 8-wide AVX2 gathers 0.85; and with AVX-512
-/// enabled LLVM turns this very loop into gathers (0.6). A lookup costs one load either
-/// way; scalar chains spend nothing on gather micro-ops.
+/// Deliberately scalar and compiled without extra target features: a lookup costs one
+/// load either way, and scalar chains spend nothing on gather micro-ops. Measured on the
+/// Cascade Lake of the first sessions (G lookups/s at m = 8/16/24/60): this loop 2.6 / 2.1
+/// / 2.8 / 2.2, 16-wide AVX-512 gathers 1.3, 8-wide AVX2 gathers 0.85, and with AVX-512
+/// enabled LLVM turned this very loop into gathers (0.6). On the Zen 4 of session 7, in a
+/// standalone A/B (code bytes per cycle): this loop 1.00 / 1.04 / 1.05 / 0.97, AVX-512
+/// gathers 0.81, AVX2 gathers 0.86; sixteen register-resident chains over groups of 16
+/// blocks reached 1.07–1.18 standalone but not inside the crate, where LLVM schedules it
+/// differently (criterion at par), so it was not kept.
 pub(crate) fn pq8_scan(lut: &[f32], codes: &[u8], m: usize, bias: f32, out: &mut [f32]) {
     pq8_scan_bounded(lut, codes, m, bias, None, out)
 }
