@@ -6,6 +6,8 @@
 //! - `many_l1/{dot,l2sq}/LEVEL/D`: one query against rows that fit in L1 (≤ 16 KiB).
 //! - `many_stream/{dot,l2sq}/LEVEL/D`: one query streaming through 1M rows (memory-bound).
 //! - `pq8_scan/LEVEL/M`: 8-bit PQ scan of 32k codes; throughput in code bytes.
+//! - `pq8_byte_scan/LEVEL/M`: the 8-bit scan with a byte table (`avx512vbmi` where the
+//!   CPU has it, a scalar loop elsewhere), threshold 0; throughput in code bytes.
 //! - `pq4_scan/LEVEL/M`: 4-bit fast-scan of 32k codes (threshold 0, so no hits);
 //!   throughput in codes (vectors) scanned.
 //! - `pq4_table/{quantize,quantize_sum}/LEVEL/M`: a probe's 4-bit table to bytes, from
@@ -130,6 +132,46 @@ fn pq8(c: &mut Criterion) {
         for k in levels() {
             g.bench_with_input(BenchmarkId::new(k.level().to_string(), m), &m, |bch, _| {
                 bch.iter(|| k.pq8_scan(black_box(&lut), black_box(&blocked), m, 0.0, &mut out))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn pq8_bytes(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pq8_byte_scan");
+    let n = 32 * 1024;
+    for m in [8usize, 16, 24, 60] {
+        let lut: Vec<u8> = data(m * 256, 7)
+            .iter()
+            .map(|x| ((x + 0.5) * 255.0) as u8)
+            .collect();
+        let codes: Vec<u8> = data(n * m, 6)
+            .iter()
+            .map(|x| ((x + 0.5) * 255.0) as u8)
+            .collect();
+        let blocked = pack_pq8_blocks(&codes, m);
+        let (mut sums, mut hits) = (Vec::new(), Vec::new());
+        g.throughput(Throughput::Elements((n * m) as u64));
+        for k in levels() {
+            let name = if k.has_pq8_byte_scan() {
+                "avx512vbmi".to_string()
+            } else {
+                k.level().to_string()
+            };
+            g.bench_with_input(BenchmarkId::new(name, m), &m, |bch, _| {
+                bch.iter(|| {
+                    hits.clear();
+                    k.pq8_byte_scan(
+                        black_box(&lut),
+                        black_box(&blocked),
+                        m,
+                        n,
+                        0,
+                        &mut sums,
+                        &mut hits,
+                    )
+                })
             });
         }
     }
@@ -318,6 +360,7 @@ criterion_group!(
     many_l1,
     many_stream,
     pq8,
+    pq8_bytes,
     pq4,
     pq4_table
 );

@@ -280,15 +280,15 @@ impl IvfPqModel {
                 *x = 2.0 * *x + n;
             }
         }
-        if k == KSUB4 {
-            self.precomputed_bounds = vec![0.0; nlist * 2 * m];
-            for (b, tl) in self
-                .precomputed_bounds
-                .chunks_exact_mut(2 * m)
-                .zip(t.chunks_exact(m * k))
-            {
-                crate::scan4::row_bounds(tl, b);
-            }
+        // Row bounds for the byte tables (4-bit, and 8-bit where the CPU has the byte
+        // scan): 2·m floats a partition.
+        self.precomputed_bounds = vec![0.0; nlist * 2 * m];
+        for (b, tl) in self
+            .precomputed_bounds
+            .chunks_exact_mut(2 * m)
+            .zip(t.chunks_exact(m * k))
+        {
+            crate::scan4::row_bounds(tl, k, b);
         }
         self.precomputed = t;
     }
@@ -382,7 +382,7 @@ impl IvfPqModel {
         self.precomputed.get(l * w..(l + 1) * w)
     }
 
-    /// 4-bit PQ: the row minima and maxima of partition `l`'s precomputed table, if built.
+    /// PQ: the row minima and maxima of partition `l`'s precomputed table, if built.
     pub(crate) fn precomputed_bounds(&self, l: usize) -> Option<(&[f32], &[f32])> {
         let m = self.pq()?.m();
         let b = self.precomputed_bounds.get(l * 2 * m..(l + 1) * 2 * m)?;

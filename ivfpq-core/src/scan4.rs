@@ -1,8 +1,9 @@
 //! The 4-bit fast-scan of one partition: quantize the probe's float table to bytes, scan
 //! every code with in-register lookups and `u16` sums, and rescore only the survivors with
-//! the float table, so the byte table's rounding never decides the order.
+//! the float table, so the byte table's rounding never decides the order. 8-bit codes take
+//! the same path where the CPU has the byte-table kernel (AVX-512 VBMI).
 
-use ivfpq_simd::{Kernels, PQ4_BLOCK, TopK, pq4_m_pad};
+use ivfpq_simd::{Kernels, PQ4_BLOCK, PQ8_BLOCK, TopK, pq4_m_pad};
 
 use crate::lists::ListRef;
 use crate::params::IdFilter;
@@ -16,15 +17,30 @@ pub(crate) struct Scratch4 {
     pub(crate) lut: Vec<f32>,
     pub(crate) sums: Vec<u16>,
     pub(crate) hits: Vec<u32>,
+    /// Byte sums of a list's hits, to find the k-th (see `scan_list`).
+    pub(crate) order: Vec<u16>,
 }
 
-/// Row minima then row maxima of a `m × 16` table, into `out` (`2m`).
-pub(crate) fn row_bounds(table: &[f32], out: &mut [f32]) {
-    let m = table.len() / 16;
+/// Row minima then row maxima of a `m × ksub` table, into `out` (`2m`).
+pub(crate) fn row_bounds(table: &[f32], ksub: usize, out: &mut [f32]) {
+    let m = table.len() / ksub.max(1);
     let (lo, hi) = out.split_at_mut(m.min(out.len()));
-    for ((row, l), h) in table.chunks_exact(16).zip(lo).zip(hi) {
-        *l = row.iter().fold(f32::INFINITY, |a, &b| a.min(b));
-        *h = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    for ((row, l), h) in table.chunks_exact(ksub.max(1)).zip(lo).zip(hi) {
+        // Sixteen lanes of selects (finite input, so no NaN handling): they vectorize,
+        // where `f32::min` folds run one compare at a time.
+        let (mut a, mut b) = ([f32::INFINITY; 16], [f32::NEG_INFINITY; 16]);
+        let (chunks, tail) = row.as_chunks::<16>();
+        for c in chunks {
+            for t in 0..16 {
+                a[t] = if c[t] < a[t] { c[t] } else { a[t] };
+                b[t] = if c[t] > b[t] { c[t] } else { b[t] };
+            }
+        }
+        *l = tail.iter().chain(&a).fold(f32::INFINITY, |x, &y| x.min(y));
+        *h = tail
+            .iter()
+            .chain(&b)
+            .fold(f32::NEG_INFINITY, |x, &y| x.max(y));
     }
 }
 
@@ -74,9 +90,28 @@ pub(crate) struct Bytes4 {
 }
 
 impl Bytes4 {
-    /// Quantizes `lut` (`m × 16`) into `self`.
-    pub(crate) fn quantize(&mut self, kern: &Kernels, lut: &[f32], m: usize) {
-        (self.scale, self.base) = kern.pq4_quantize(lut, m, &mut self.bytes);
+    /// Quantizes `lut` (`m × 16`, or `m × 256` for `Bits::Eight`) into `self`.
+    pub(crate) fn quantize(&mut self, kern: &Kernels, lut: &[f32], (m, bits): (usize, Bits)) {
+        (self.scale, self.base) = match bits {
+            Bits::Four => kern.pq4_quantize(lut, m, &mut self.bytes),
+            Bits::Eight => kern.pq8_quantize(lut, m, &mut self.bytes),
+        };
+    }
+
+    /// Quantizes `t + q` with row bounds `lo`, `hi` into `self` (see
+    /// `Kernels::pq4_quantize_sum`).
+    pub(crate) fn quantize_sum(
+        &mut self,
+        kern: &Kernels,
+        (t, q): (&[f32], &[f32]),
+        (lo, hi): (&[f32], &[f32]),
+        (m, bits): (usize, Bits),
+    ) {
+        let out = &mut self.bytes;
+        (self.scale, self.base) = match bits {
+            Bits::Four => kern.pq4_quantize_sum((t, q), (lo, hi), m, out),
+            Bits::Eight => kern.pq8_quantize_sum((t, q), (lo, hi), m, out),
+        };
     }
 
     /// `self` as the bytes of `lut`, which it was quantized from.
@@ -90,7 +125,16 @@ impl Bytes4 {
     }
 }
 
-/// Scans partition `l` of 4-bit codes against table `t` plus `bias`, and offers `top`
+/// Which codes a byte table scans: 4-bit fast-scan codes, or 8-bit codes through the
+/// byte-table kernel (`Kernels::pq8_byte_scan`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bits {
+    Four,
+    Eight,
+}
+
+/// Scans partition `l` of 4-bit (or, with `Bits::Eight`, 8-bit) codes against table `t`
+/// plus `bias`, and offers `top`
 /// every code (that `filter` accepts) that may beat its threshold, keyed
 /// `(l << 32) | offset`.
 ///
@@ -104,10 +148,10 @@ pub(crate) fn scan_list(
     t: Table4<'_>,
     bias: f32,
     (l, part): (u32, ListRef<'_>),
-    m: usize,
+    (m, bits): (usize, Bits),
     filter: Option<&IdFilter>,
     rescore: bool,
-    (sums, hits): (&mut Vec<u16>, &mut Vec<u32>),
+    (sums, hits, order): (&mut Vec<u16>, &mut Vec<u32>, &mut Vec<u16>),
     top: &mut TopK,
 ) {
     let threshold = top.threshold();
@@ -129,7 +173,10 @@ pub(crate) fn scan_list(
         u16::MAX
     };
     hits.clear();
-    kern.pq4_scan(t.bytes, part.codes, m, n, thr_q, sums, hits);
+    match bits {
+        Bits::Four => kern.pq4_scan(t.bytes, part.codes, m, n, thr_q, sums, hits),
+        Bits::Eight => kern.pq8_byte_scan(t.bytes, part.codes, m, n, thr_q, sums, hits),
+    }
     if !rescore {
         let offset = bias + base;
         for &i in &*hits {
@@ -141,36 +188,69 @@ pub(crate) fn scan_list(
         }
         return;
     }
-    // Survivors are rescored with the float table (layout: see ivfpq_simd's pq4 module).
-    let bsize = 16 * pq4_m_pad(m);
+    // Survivors are rescored with the float table.
     // A survivor's float distance is at most this far under its byte-domain estimate
     // (the same rounding allowance as in `thr_q`).
     let slack = slack_q / scale;
+    // Until `top` holds k candidates every code is a hit, and rescoring them all would cost
+    // a float scan of the list. A code whose byte sum exceeds the list's k-th smallest by
+    // more than twice the rounding allowance is farther than those k codes, so it is
+    // skipped. (Not with a filter: the k might not all be accepted.)
+    let k = top.k();
+    let mut cut = u32::MAX;
+    if filter.is_none() && k > 0 && hits.len() > 2 * k {
+        order.clear();
+        order.extend(hits.iter().map(|&i| sums[i as usize]));
+        let (_, kth, _) = order.select_nth_unstable(k - 1);
+        cut = u32::from(*kth) + 2 * slack_q.ceil() as u32;
+    }
     for &i in &*hits {
         let i = i as usize;
         // The threshold tightens as survivors enter `top`; skip those that cannot.
         let low = bias + base + sums[i] as f32 / scale - slack;
-        if low > top.threshold() || filter.is_some_and(|f| !f.accepts(part.ids[i])) {
+        if u32::from(sums[i]) > cut
+            || low > top.threshold()
+            || filter.is_some_and(|f| !f.accepts(part.ids[i]))
+        {
             continue;
         }
-        let at = (i / PQ4_BLOCK) * bsize + i % 16;
-        let shift = if i % PQ4_BLOCK < 16 { 0 } else { 4 };
-        let bytes = &part.codes[at..];
-        // Four partial sums: one dependent add chain would cost m × 4 cycles a hit.
-        let mut acc = [0.0f32; 4];
-        let rows = lut.chunks_exact(64);
-        let tail = rows.remainder();
-        for (g, four) in rows.enumerate() {
-            for (t, a) in acc.iter_mut().enumerate() {
-                let c = (bytes[16 * (4 * g + t)] >> shift) & 15;
-                *a += four[16 * t + c as usize];
-            }
-        }
-        let j0 = lut.len() / 64 * 4;
-        for (t, row) in tail.chunks_exact(16).enumerate() {
-            acc[t] += row[((bytes[16 * (j0 + t)] >> shift) & 15) as usize];
-        }
-        let d = bias + ((acc[0] + acc[1]) + (acc[2] + acc[3]));
+        let d = bias
+            + match bits {
+                Bits::Four => float4(lut, part.codes, m, i),
+                Bits::Eight => float8(lut, part.codes, m, i),
+            };
         top.push(d, ((l as u64) << 32) | i as u64);
     }
+}
+
+/// Code `i`'s float-table sum, 4-bit codes (layout: see ivfpq_simd's pq4 module).
+fn float4(lut: &[f32], codes: &[u8], m: usize, i: usize) -> f32 {
+    let at = (i / PQ4_BLOCK) * 16 * pq4_m_pad(m) + i % 16;
+    let shift = if i % PQ4_BLOCK < 16 { 0 } else { 4 };
+    let bytes = &codes[at..];
+    // Four partial sums: one dependent add chain would cost m × 4 cycles a hit.
+    let mut acc = [0.0f32; 4];
+    let rows = lut.chunks_exact(64);
+    let tail = rows.remainder();
+    for (g, four) in rows.enumerate() {
+        for (t, a) in acc.iter_mut().enumerate() {
+            let c = (bytes[16 * (4 * g + t)] >> shift) & 15;
+            *a += four[16 * t + c as usize];
+        }
+    }
+    let j0 = lut.len() / 64 * 4;
+    for (t, row) in tail.chunks_exact(16).enumerate() {
+        acc[t] += row[((bytes[16 * (j0 + t)] >> shift) & 15) as usize];
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// Code `i`'s float-table sum, 8-bit codes (blocks of 32, sub-quantizer-major).
+fn float8(lut: &[f32], codes: &[u8], m: usize, i: usize) -> f32 {
+    let at = (i / PQ8_BLOCK) * PQ8_BLOCK * m + i % PQ8_BLOCK;
+    let mut acc = [0.0f32; 4];
+    for (j, row) in lut.chunks_exact(256).take(m).enumerate() {
+        acc[j % 4] += row[codes[at + j * PQ8_BLOCK] as usize];
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }

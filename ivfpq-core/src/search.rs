@@ -21,7 +21,6 @@ use crate::index::IvfPqIndex;
 use crate::lists::{Lists, Rows};
 use crate::model::IvfPqModel;
 use crate::params::{SearchParams, VectorStorage};
-use crate::pq::KSUB;
 use crate::scan4::Scratch4;
 use crate::validate;
 
@@ -353,6 +352,7 @@ impl<'a> QueryBatch<'a> {
         let shared_lut = self.shared_table();
         let mut suffix_ready = false;
         let query4 = self.query4(&s.qterm);
+        let bits = self.byte_bits();
         for &(l, coarse) in probes {
             let Some(part) = lists.list(l as usize) else {
                 continue;
@@ -360,7 +360,7 @@ impl<'a> QueryBatch<'a> {
             if part.ids.is_empty() {
                 continue;
             }
-            if ksub != KSUB {
+            if let Some(bits) = bits {
                 let (src, bias) = self.source4(
                     (q, &s.qterm),
                     &query4,
@@ -368,7 +368,7 @@ impl<'a> QueryBatch<'a> {
                     &mut s.lut,
                     &mut s.bounds,
                 );
-                self.scan4_list(src, bias, (l, part), &mut s.fast, top);
+                self.scan4_list((src, bits), bias, (l, part), &mut s.fast, top);
                 continue;
             }
             let (lut, bias) = self.probe_table(q, &s.qterm, (l, coarse), &mut s.lut);

@@ -251,6 +251,90 @@ impl Kernels {
 }
 
 impl Kernels {
+    /// Whether [`Kernels::pq8_byte_scan`] runs in registers here: AVX-512 with VBMI (Ice
+    /// Lake, Sapphire Rapids, Zen 4 and later) at the AVX-512 level. Elsewhere it is a
+    /// scalar loop no faster than [`Kernels::pq8_scan`], and callers should keep the float
+    /// scan.
+    pub fn has_pq8_byte_scan(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if self.level == crate::Level::Avx512 {
+            return crate::pq8_bytes::x86::has_vbmi();
+        }
+        false
+    }
+
+    /// Quantizes the 8-bit scan's table `lut` (`m × 256`) into `out` (`m × 256` bytes) for
+    /// [`Kernels::pq8_byte_scan`], as [`Kernels::pq4_quantize`] does 16-entry rows: each
+    /// row shifted by its minimum, one scale that keeps bytes ≤ 255 and sums of `m` bytes
+    /// in a `u16`. Returns `(scale, base)`: a code's float sum is about `base + Σ bytes /
+    /// scale`, within `m / (2·scale)`.
+    ///
+    /// # Panics
+    /// If `lut.len() != 256 · m`.
+    #[inline]
+    pub fn pq8_quantize(&self, lut: &[f32], m: usize, out: &mut Vec<u8>) -> (f32, f32) {
+        assert_eq!(lut.len(), 256 * m, "pq8_quantize: lut must be m × 256");
+        out.resize(256 * m, 0);
+        (self.pq8_quantize)(lut, out)
+    }
+
+    /// [`Kernels::pq4_quantize_sum`] for the 8-bit scan's tables: `a + b` (each `m × 256`)
+    /// with row bounds `lo`, `hi` (`m` each) into `out` (`m × 256` bytes), no row reduced
+    /// and the float sum not stored.
+    ///
+    /// # Panics
+    /// If `a` or `b` is not `m × 256`, or `lo` or `hi` is not `m` long.
+    #[inline]
+    pub fn pq8_quantize_sum(
+        &self,
+        (a, b): (&[f32], &[f32]),
+        (lo, hi): (&[f32], &[f32]),
+        m: usize,
+        out: &mut Vec<u8>,
+    ) -> (f32, f32) {
+        assert!(
+            a.len() == 256 * m && b.len() == 256 * m && lo.len() == m && hi.len() == m,
+            "pq8_quantize_sum: tables must be m × 256 and bounds m"
+        );
+        out.resize(256 * m, 0);
+        (self.pq8_quantize_sum)(a, b, lo, hi, out)
+    }
+
+    /// The 8-bit scan with a byte table: for each of the `n` codes (the blocked layout of
+    /// [`crate::pack_pq8_blocks`]), the `u16` sum (wrapping) of its `m` entries of `lut`
+    /// (`m × 256` bytes, from [`Kernels::pq8_quantize`]) into `out` (resized to whole
+    /// blocks), and the index of every code whose sum is at most `threshold` appended to
+    /// `hits`, in increasing order.
+    ///
+    /// # Panics
+    /// If `lut` is shorter than `256 · m` or `codes` than `n` blocked codes.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn pq8_byte_scan(
+        &self,
+        lut: &[u8],
+        codes: &[u8],
+        m: usize,
+        n: usize,
+        threshold: u16,
+        out: &mut Vec<u16>,
+        hits: &mut Vec<u32>,
+    ) {
+        let len = crate::pq8_blocked_len(n, m);
+        assert!(
+            lut.len() >= 256 * m,
+            "pq8_byte_scan: lut needs m × 256 bytes"
+        );
+        assert!(
+            codes.len() >= len,
+            "pq8_byte_scan: codes shorter than n blocked codes"
+        );
+        out.resize(n.div_ceil(crate::PQ8_BLOCK) * crate::PQ8_BLOCK, 0);
+        (self.pq8_byte_scan)(lut, &codes[..len], m, n, threshold, out, hits)
+    }
+}
+
+impl Kernels {
     /// Index and value of the first minimum of `a[i] + b[i]`; `(0, +inf)` when empty.
     ///
     /// The fused argmin of k-means assignment: `a` holds `−2·x·c` from a GEMM and `b` the

@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use crate::{distance, pq, pq4, pq4_table};
+use crate::{distance, pq, pq4, pq4_table, pq8_bytes};
 
 /// An instruction-set level that kernels are compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -120,6 +120,9 @@ pub struct Kernels {
     pub(crate) pq4_scan: pq4::Pq4Scan,
     pub(crate) pq4_quantize: fn(&[f32], &mut [u8]) -> (f32, f32),
     pub(crate) pq4_quantize_sum: Pq4QuantizeSum,
+    pub(crate) pq8_quantize: fn(&[f32], &mut [u8]) -> (f32, f32),
+    pub(crate) pq8_quantize_sum: Pq4QuantizeSum,
+    pub(crate) pq8_byte_scan: pq8_bytes::Pq8ByteScan,
 }
 
 /// `pq4_quantize_sum(a, b, lo, hi, out) -> (scale, base)`.
@@ -128,6 +131,9 @@ pub(crate) type Pq4QuantizeSum = fn(&[f32], &[f32], &[f32], &[f32], &mut [u8]) -
 /// Builds the table for one level from the per-level modules that `kernel_levels!` made.
 macro_rules! table {
     ($level:expr, $m:ident) => {
+        table!($level, $m, pq8_bytes::pq8_byte_scan_scalar)
+    };
+    ($level:expr, $m:ident, $byte_scan:path) => {
         Kernels {
             level: $level,
             dot: distance::$m::dot,
@@ -148,6 +154,9 @@ macro_rules! table {
             pq4_scan: pq4::$m::pq4_scan,
             pq4_quantize: pq4_table::$m::pq4_quantize,
             pq4_quantize_sum: pq4_table::$m::pq4_quantize_sum,
+            pq8_quantize: pq4_table::$m::pq8_quantize,
+            pq8_quantize_sum: pq4_table::$m::pq8_quantize_sum,
+            pq8_byte_scan: $byte_scan,
         }
     };
 }
@@ -156,7 +165,7 @@ static SCALAR: Kernels = table!(Level::Scalar, scalar);
 #[cfg(target_arch = "x86_64")]
 static AVX2: Kernels = table!(Level::Avx2, v3);
 #[cfg(target_arch = "x86_64")]
-static AVX512: Kernels = table!(Level::Avx512, v4);
+static AVX512: Kernels = table!(Level::Avx512, v4, pq8_bytes::pq8_byte_scan_avx512);
 #[cfg(target_arch = "aarch64")]
 static NEON: Kernels = table!(Level::Neon, neon);
 

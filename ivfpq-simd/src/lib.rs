@@ -33,6 +33,7 @@ mod distance;
 mod pq;
 mod pq4;
 mod pq4_table;
+mod pq8_bytes;
 mod prefetch;
 pub mod reference;
 mod topk;

@@ -1,4 +1,5 @@
-//! The 4-bit fast-scan's per-probe table: an `m × 16` float table quantized to bytes.
+//! The fast-scan's per-probe table: an `m × 16` float table quantized to bytes (and the
+//! 8-bit byte-table scan's `m × 256`, the same way).
 //!
 //! Each row is shifted by its minimum, and one scale is chosen for the whole table so that
 //! a row fits a byte and any sum of `m` bytes (one per row) fits a `u16`. A float sum is
@@ -8,9 +9,9 @@
 //! reads, so it is a dispatched kernel: written as plain loops over 16-value rows that the
 //! compiler vectorizes at each level's width.
 
-/// Minimum and maximum of a 16-value row: one vector at AVX-512, two at AVX2.
+/// Minimum and maximum of a row (16 values: one vector at AVX-512, two at AVX2).
 #[inline(always)]
-fn min_max16<S: pulp::Simd>(s: S, row: &[f32; 16]) -> (f32, f32) {
+fn min_max<S: pulp::Simd>(s: S, row: &[f32]) -> (f32, f32) {
     let (head, tail) = S::as_simd_f32s(row);
     let mut lo = s.splat_f32s(f32::INFINITY);
     let mut hi = s.splat_f32s(f32::NEG_INFINITY);
@@ -49,7 +50,20 @@ const MAGIC: f32 = 8_388_608.0;
 /// returns `(scale, base)`.
 #[inline(always)]
 fn pq4_quantize_impl<S: pulp::Simd>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, f32) {
-    let (rows, _) = lut.as_chunks::<16>();
+    quantize_rows::<S, 16>(s, lut, out)
+}
+
+/// Quantizes the 8-bit scan's table `lut` (`m × 256`) into `out` (`m × 256` bytes), one
+/// scale for all rows as for the 4-bit table; returns `(scale, base)`.
+#[inline(always)]
+fn pq8_quantize_impl<S: pulp::Simd>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, f32) {
+    quantize_rows::<S, 256>(s, lut, out)
+}
+
+/// Quantizes rows of `K` values (a multiple of 16) with one scale.
+#[inline(always)]
+fn quantize_rows<S: pulp::Simd, const K: usize>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, f32) {
+    let (rows, _) = lut.as_chunks::<K>();
     // Row minima, kept for the second pass (a horizontal reduction is most of a row's
     // cost); rows past the buffer recompute theirs. The sums run in four interleaved
     // accumulators (row j into j mod 4), so rows overlap instead of waiting on one add
@@ -57,7 +71,7 @@ fn pq4_quantize_impl<S: pulp::Simd>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, 
     let mut mins = [0.0f32; MINS_KEPT];
     let (mut bases, mut totals, mut widest) = ([0.0f32; 4], [0.0f32; 4], 0.0f32);
     for (j, row) in rows.iter().enumerate() {
-        let (lo, hi) = min_max16(s, row);
+        let (lo, hi) = min_max(s, row);
         if let Some(m) = mins.get_mut(j) {
             *m = lo;
         }
@@ -71,12 +85,15 @@ fn pq4_quantize_impl<S: pulp::Simd>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, 
     let total = (totals[0] + totals[1]) + (totals[2] + totals[3]);
     let scale = pq4_scale(rows.len(), widest, total);
     out.fill(0);
-    for (j, (row, q)) in rows.iter().zip(out.as_chunks_mut::<16>().0).enumerate() {
+    for (j, (row, q)) in rows.iter().zip(out.as_chunks_mut::<K>().0).enumerate() {
         let lo = match mins.get(j) {
             Some(&lo) => lo,
-            None => min_max16(s, row).0,
+            None => min_max(s, row).0,
         };
-        quantize_row(s, row, &[0.0; 16], lo, scale, q);
+        let (parts, qs) = (row.as_chunks::<16>().0, q.as_chunks_mut::<16>().0);
+        for (part, q) in parts.iter().zip(qs) {
+            quantize_row(s, part, &[0.0; 16], lo, scale, q);
+        }
     }
     (scale, base)
 }
@@ -129,7 +146,31 @@ fn pq4_quantize_sum_impl<S: pulp::Simd>(
     hi: &[f32],
     out: &mut [u8],
 ) -> (f32, f32) {
-    let ((ra, _), (rb, _)) = (a.as_chunks::<16>(), b.as_chunks::<16>());
+    quantize_sum_rows::<S, 16>(s, (a, b), (lo, hi), out)
+}
+
+/// [`pq4_quantize_sum_impl`] for the 8-bit scan's `m × 256` tables.
+#[inline(always)]
+fn pq8_quantize_sum_impl<S: pulp::Simd>(
+    s: S,
+    a: &[f32],
+    b: &[f32],
+    lo: &[f32],
+    hi: &[f32],
+    out: &mut [u8],
+) -> (f32, f32) {
+    quantize_sum_rows::<S, 256>(s, (a, b), (lo, hi), out)
+}
+
+/// Rows of `K` values (a multiple of 16) of `a + b`, with bounds, quantized with one scale.
+#[inline(always)]
+fn quantize_sum_rows<S: pulp::Simd, const K: usize>(
+    s: S,
+    (a, b): (&[f32], &[f32]),
+    (lo, hi): (&[f32], &[f32]),
+    out: &mut [u8],
+) -> (f32, f32) {
+    let ((ra, _), (rb, _)) = (a.as_chunks::<K>(), b.as_chunks::<K>());
     let m = ra.len().min(rb.len()).min(lo.len()).min(hi.len());
     let (mut bases, mut totals, mut widest) = ([0.0f32; 4], [0.0f32; 4], 0.0f32);
     // Four rows at a time, so the four accumulators stay in registers.
@@ -148,13 +189,18 @@ fn pq4_quantize_sum_impl<S: pulp::Simd>(
     let total = (totals[0] + totals[1]) + (totals[2] + totals[3]);
     let scale = pq4_scale(m, widest, total);
     out.fill(0);
-    for (j, q) in out.as_chunks_mut::<16>().0.iter_mut().take(m).enumerate() {
-        quantize_row(s, &ra[j], &rb[j], lo[j], scale, q);
+    for (j, q) in out.as_chunks_mut::<K>().0.iter_mut().take(m).enumerate() {
+        let (pa, pb) = (ra[j].as_chunks::<16>().0, rb[j].as_chunks::<16>().0);
+        for ((x, y), q) in pa.iter().zip(pb).zip(q.as_chunks_mut::<16>().0) {
+            quantize_row(s, x, y, lo[j], scale, q);
+        }
     }
     (scale, base)
 }
 
 kernel_levels! {
     fn pq4_quantize(lut: &[f32], out: &mut [u8]) -> (f32, f32) => pq4_quantize_impl;
+    fn pq8_quantize(lut: &[f32], out: &mut [u8]) -> (f32, f32) => pq8_quantize_impl;
     fn pq4_quantize_sum(a: &[f32], b: &[f32], lo: &[f32], hi: &[f32], out: &mut [u8]) -> (f32, f32) => pq4_quantize_sum_impl;
+    fn pq8_quantize_sum(a: &[f32], b: &[f32], lo: &[f32], hi: &[f32], out: &mut [u8]) -> (f32, f32) => pq8_quantize_sum_impl;
 }

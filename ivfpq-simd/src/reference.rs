@@ -91,7 +91,37 @@ pub fn pq4_scan(lut: &[u8], codes: &[u8], m: usize, threshold: u16) -> (Vec<u16>
 /// rounded to the nearest integer (ties to even), `m_pad × 16` with zero padding rows, and `(scale, base)`; see
 /// `Kernels::pq4_quantize`.
 pub fn pq4_quantize(lut: &[f32], m: usize) -> (Vec<u8>, f32, f32) {
-    let rows: Vec<&[f32]> = lut.chunks_exact(16).collect();
+    let (mut out, scale, base) = quantize_rows(lut, m, 16);
+    out.resize(16 * crate::pq4_m_pad(m), 0);
+    (out, scale, base)
+}
+
+/// The 8-bit scan's byte table of `lut` (`m × 256`), as [`pq4_quantize`] quantizes rows
+/// of 16 (no padding rows); see `Kernels::pq8_quantize`.
+pub fn pq8_quantize(lut: &[f32], m: usize) -> (Vec<u8>, f32, f32) {
+    quantize_rows(lut, m, 256)
+}
+
+/// The byte-table 8-bit scan: `u16` sums (wrapping) of `lut[j·256 + code[j]]` over the
+/// row-major codes, and the indices whose sum is at most `threshold`.
+pub fn pq8_byte_scan(lut: &[u8], codes: &[u8], m: usize, threshold: u16) -> (Vec<u16>, Vec<u32>) {
+    let sums: Vec<u16> = codes
+        .chunks_exact(m.max(1))
+        .map(|code| {
+            code.iter().enumerate().fold(0u16, |acc, (j, &c)| {
+                acc.wrapping_add(u16::from(lut[j * 256 + c as usize]))
+            })
+        })
+        .collect();
+    let hits = (0..sums.len() as u32)
+        .filter(|&i| sums[i as usize] <= threshold)
+        .collect();
+    (sums, hits)
+}
+
+/// Rows of `row_len` quantized with one scale, `m` rows, no padding.
+fn quantize_rows(lut: &[f32], m: usize, row_len: usize) -> (Vec<u8>, f32, f32) {
+    let rows: Vec<&[f32]> = lut.chunks_exact(row_len).collect();
     let lo = |r: &[f32]| r.iter().fold(f32::INFINITY, |a, &b| a.min(b));
     let hi = |r: &[f32]| r.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     // Sums in four interleaved accumulators (row j into j mod 4), as the kernels add.
@@ -107,8 +137,8 @@ pub fn pq4_quantize(lut: &[f32], m: usize) -> (Vec<u8>, f32, f32) {
     let total = sum4(&|r| hi(r) - lo(r));
     // The scale is a definition (the bound on `u16` sums), shared with the kernels.
     let scale = crate::pq4_table::pq4_scale(m, widest, total);
-    let mut out = vec![0u8; 16 * crate::pq4_m_pad(m)];
-    for (r, q) in rows.iter().zip(out.chunks_exact_mut(16)) {
+    let mut out = vec![0u8; row_len * m];
+    for (r, q) in rows.iter().zip(out.chunks_exact_mut(row_len)) {
         for (x, b) in r.iter().zip(q) {
             *b = ((x - lo(r)) * scale).min(255.0).round_ties_even() as u8;
         }
@@ -126,6 +156,29 @@ pub fn pq4_quantize_sum(
     hi: &[f32],
     m: usize,
 ) -> (Vec<u8>, f32, f32) {
+    let (mut out, scale, base) = quantize_sum_rows((a, b), (lo, hi), m, 16);
+    out.resize(16 * crate::pq4_m_pad(m), 0);
+    (out, scale, base)
+}
+
+/// [`pq4_quantize_sum`] for `m × 256` tables; see `Kernels::pq8_quantize_sum`.
+pub fn pq8_quantize_sum(
+    a: &[f32],
+    b: &[f32],
+    lo: &[f32],
+    hi: &[f32],
+    m: usize,
+) -> (Vec<u8>, f32, f32) {
+    quantize_sum_rows((a, b), (lo, hi), m, 256)
+}
+
+/// Rows of `row_len` of `a + b` quantized with one scale from the bounds, no padding.
+fn quantize_sum_rows(
+    (a, b): (&[f32], &[f32]),
+    (lo, hi): (&[f32], &[f32]),
+    m: usize,
+    row_len: usize,
+) -> (Vec<u8>, f32, f32) {
     let width = |j: usize| (hi[j] - lo[j]).max(0.0);
     let mut acc = ([0.0f32; 4], [0.0f32; 4]);
     for j in 0..m {
@@ -137,10 +190,10 @@ pub fn pq4_quantize_sum(
     let widest = (0..m).fold(0.0f32, |w, j| w.max(width(j)));
     // The scale is a definition (the bound on `u16` sums), shared with the kernels.
     let scale = crate::pq4_table::pq4_scale(m, widest, total);
-    let mut out = vec![0u8; 16 * crate::pq4_m_pad(m)];
-    for (j, q) in out.chunks_exact_mut(16).take(m).enumerate() {
+    let mut out = vec![0u8; row_len * m];
+    for (j, q) in out.chunks_exact_mut(row_len).enumerate() {
         for (c, byte) in q.iter_mut().enumerate() {
-            let x = a[16 * j + c] + b[16 * j + c];
+            let x = a[row_len * j + c] + b[row_len * j + c];
             *byte = ((x - lo[j]) * scale).clamp(0.0, 255.0).round_ties_even() as u8;
         }
     }

@@ -185,21 +185,55 @@ proptest! {
     }
 
     #[test]
-    fn pq4_quantize_matches_reference(m in 0usize..200, off in 0usize..4, seed in any::<u64>(),
-                                      spread in prop::sample::select(vec![0.0f32, 1e-3, 1.0, 1e4])) {
+    fn pq8_byte_scan_matches_reference(n in 0usize..300, m in 1usize..70, seed in any::<u64>(),
+                                       off in 0usize..3, thr in any::<u16>(), small in any::<bool>()) {
+        let mut x = seed | 1;
+        let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
+        // Codes over the whole byte range: both 128-entry halves and the top-bit select.
+        let codes: Vec<u8> = (0..n * m).map(|_| next() as u8).collect();
+        // Small entries exercise the threshold; full bytes exercise wrapping u16 sums.
+        let cap = if small { 8 } else { 256 };
+        let mut lut = vec![0u8; off + m * 256];
+        for v in &mut lut[off..] {
+            *v = (next() % cap) as u8;
+        }
+        let lut = &lut[off..];
+        let thr = if small { thr % (8 * m as u16 + 1) } else { thr };
+        let (want_sums, want_hits) = reference::pq8_byte_scan(lut, &codes, m, thr);
+        let mut blocked = vec![0x55u8; off];
+        blocked.extend(pack_pq8_blocks(&codes, m));
+        let blocked = &blocked[off..];
+        for k in levels() {
+            let (mut sums, mut hits) = (Vec::new(), Vec::new());
+            k.pq8_byte_scan(lut, blocked, m, n, thr, &mut sums, &mut hits);
+            prop_assert_eq!(&sums[..n], &want_sums[..], "{} (byte scan in registers: {})", k.level(), k.has_pq8_byte_scan());
+            prop_assert_eq!(&hits, &want_hits, "{}", k.level());
+        }
+    }
+
+    #[test]
+    fn quantize_matches_reference(m in 0usize..300, off in 0usize..4, seed in any::<u64>(),
+                                  spread in prop::sample::select(vec![0.0f32, 1e-3, 1.0, 1e4]),
+                                  k16 in prop::sample::select(vec![16usize, 256])) {
+        // k16: 16-entry rows (pq4_quantize) or 256-entry rows (pq8_quantize); m up to 300
+        // forces a scale under 255/width for the u16 bound.
         let mut x = seed | 1;
         let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; (x >> 40) as f32 / (1u64 << 24) as f32 };
-        let mut lut = vec![0.0f32; off + 16 * m];
+        let mut lut = vec![0.0f32; off + k16 * m];
         for v in &mut lut[off..] {
             *v = (next() - 0.3) * spread;
         }
         let lut = &lut[off..];
-        let (want, want_scale, want_base) = reference::pq4_quantize(lut, m);
+        let (want, want_scale, want_base) = if k16 == 16 {
+            reference::pq4_quantize(lut, m)
+        } else {
+            reference::pq8_quantize(lut, m)
+        };
         // The scale keeps every one-byte-per-row sum inside u16 ...
-        let top: u32 = want.chunks_exact(16).map(|r| u32::from(*r.iter().max().unwrap_or(&0))).sum();
+        let top: u32 = want.chunks_exact(k16).map(|r| u32::from(*r.iter().max().unwrap_or(&0))).sum();
         prop_assert!(top <= 65535);
         // ... and a byte is its float within half a step.
-        for (r, q) in lut.chunks_exact(16).zip(want.chunks_exact(16)) {
+        for (r, q) in lut.chunks_exact(k16).zip(want.chunks_exact(k16)) {
             let lo = r.iter().fold(f32::INFINITY, |a, &b| a.min(b));
             for (v, &b) in r.iter().zip(q) {
                 let err = (f32::from(b) - (v - lo) * want_scale).abs();
@@ -208,7 +242,11 @@ proptest! {
         }
         for k in levels() {
             let mut out = vec![7u8; 3];
-            let (scale, base) = k.pq4_quantize(lut, m, &mut out);
+            let (scale, base) = if k16 == 16 {
+                k.pq4_quantize(lut, m, &mut out)
+            } else {
+                k.pq8_quantize(lut, m, &mut out)
+            };
             prop_assert_eq!(&out, &want, "{}", k.level());
             prop_assert_eq!(scale.to_bits(), want_scale.to_bits(), "{}", k.level());
             prop_assert_eq!(base.to_bits(), want_base.to_bits(), "{}", k.level());
@@ -216,37 +254,47 @@ proptest! {
     }
 
     #[test]
-    fn pq4_quantize_sum_matches_reference(m in 0usize..150, off in 0usize..4, seed in any::<u64>(),
-                                          loose in prop::sample::select(vec![0.0f32, 0.5, -0.25])) {
+    fn quantize_sum_matches_reference(m in 0usize..150, off in 0usize..4, seed in any::<u64>(),
+                                      loose in prop::sample::select(vec![0.0f32, 0.5, -0.25]),
+                                      k16 in prop::sample::select(vec![16usize, 256])) {
+        // k16: 16-entry rows (pq4_quantize_sum) or 256-entry rows (pq8_quantize_sum).
         let mut x = seed | 1;
         let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; (x >> 40) as f32 / (1u64 << 24) as f32 };
-        let mut buf = vec![0.0f32; off + 32 * m + 2 * m];
+        let mut buf = vec![0.0f32; off + 2 * k16 * m + 2 * m];
         for v in &mut buf[off..] {
             *v = next() - 0.3;
         }
-        let (a, rest) = buf[off..].split_at(16 * m);
-        let (b, _) = rest.split_at(16 * m);
+        let (a, rest) = buf[off..].split_at(k16 * m);
+        let (b, _) = rest.split_at(k16 * m);
         // Bounds from each part's row extremes (as the index makes them), loosened, or
         // tightened past the data (negative `loose`) so the clamps are exercised.
-        let ext = |t: &[f32], j: usize, f: fn(f32, f32) -> f32, init: f32| t[16 * j..16 * j + 16].iter().fold(init, |acc, &v| f(acc, v));
+        let ext = |t: &[f32], j: usize, f: fn(f32, f32) -> f32, init: f32| t[k16 * j..k16 * (j + 1)].iter().fold(init, |acc, &v| f(acc, v));
         let lo: Vec<f32> = (0..m).map(|j| ext(a, j, f32::min, f32::INFINITY) + ext(b, j, f32::min, f32::INFINITY) - loose).collect();
         let hi: Vec<f32> = (0..m).map(|j| ext(a, j, f32::max, f32::NEG_INFINITY) + ext(b, j, f32::max, f32::NEG_INFINITY) + loose).collect();
-        let (want, want_scale, want_base) = reference::pq4_quantize_sum(a, b, &lo, &hi, m);
-        let top: u32 = want.chunks_exact(16).map(|r| u32::from(*r.iter().max().unwrap_or(&0))).sum();
+        let (want, want_scale, want_base) = if k16 == 16 {
+            reference::pq4_quantize_sum(a, b, &lo, &hi, m)
+        } else {
+            reference::pq8_quantize_sum(a, b, &lo, &hi, m)
+        };
+        let top: u32 = want.chunks_exact(k16).map(|r| u32::from(*r.iter().max().unwrap_or(&0))).sum();
         prop_assert!(top <= 65535);
         if loose >= 0.0 {
             // With true bounds a byte is its float within half a step.
             for j in 0..m {
-                for c in 0..16 {
-                    let v = (a[16 * j + c] + b[16 * j + c] - lo[j]) * want_scale;
-                    let err = (f32::from(want[16 * j + c]) - v).abs();
-                    prop_assert!(err <= 0.5 + 1e-3, "byte {} for {}", want[16 * j + c], v);
+                for c in 0..k16 {
+                    let v = (a[k16 * j + c] + b[k16 * j + c] - lo[j]) * want_scale;
+                    let err = (f32::from(want[k16 * j + c]) - v).abs();
+                    prop_assert!(err <= 0.5 + 1e-3, "byte {} for {}", want[k16 * j + c], v);
                 }
             }
         }
         for k in levels() {
             let mut out = vec![7u8; 3];
-            let (scale, base) = k.pq4_quantize_sum((a, b), (&lo, &hi), m, &mut out);
+            let (scale, base) = if k16 == 16 {
+                k.pq4_quantize_sum((a, b), (&lo, &hi), m, &mut out)
+            } else {
+                k.pq8_quantize_sum((a, b), (&lo, &hi), m, &mut out)
+            };
             prop_assert_eq!(&out, &want, "{}", k.level());
             prop_assert_eq!(scale.to_bits(), want_scale.to_bits(), "{}", k.level());
             prop_assert_eq!(base.to_bits(), want_base.to_bits(), "{}", k.level());

@@ -19,7 +19,7 @@ use ivfpq_simd::TopK;
 use super::{Candidate, QueryBatch, Scratch};
 use crate::lists::{ListRef, Lists};
 use crate::pq::KSUB;
-use crate::scan4::Query4;
+use crate::scan4::{Bits, Query4};
 
 /// Queries scanned together: enough that a list is usually probed by several of them,
 /// few enough that their tables (`m × 16` floats each) stay in L2.
@@ -160,7 +160,13 @@ impl QueryBatch<'_> {
                     &mut s.lut,
                     &mut s.bounds,
                 );
-                self.scan4_list(src, bias, (l, part), &mut s.fast, &mut tops[qi]);
+                self.scan4_list(
+                    (src, Bits::Four),
+                    bias,
+                    (l, part),
+                    &mut s.fast,
+                    &mut tops[qi],
+                );
             }
         }
         s.group_qterms = qterms;

@@ -17,7 +17,7 @@ use super::group::next_list;
 use super::{Candidate, QueryBatch, Scratch};
 use crate::lists::{ListRef, Lists};
 use crate::rabitq::{BLOCK_FACTORS, Rabitq, build_table};
-use crate::scan4::{Bytes4, Table4};
+use crate::scan4::{Bits, Bytes4, Table4};
 
 /// A kept vector: lower bound, estimate, `(list << 32) | offset`.
 type Found = (f32, f32, u64);
@@ -129,14 +129,16 @@ impl QueryBatch<'_> {
                     build_table(&y, &mut s.lut[..w])
                 }
             };
-            s.fast.bytes.quantize(self.kern, &s.lut, rq.groups());
+            s.fast
+                .bytes
+                .quantize(self.kern, &s.lut, (rq.groups(), Bits::Four));
             // ‖P·(q − c)‖ = ‖q − c‖: the coarse distance is its square.
             let norm = coarse.max(0.0).sqrt();
             (s.fast.bytes.table(&s.lut), sum_y, norm)
         } else {
             let bytes = q.shared.get_or_insert_with(|| {
                 let mut b = Bytes4::default();
-                b.quantize(self.kern, &q.table, rq.groups());
+                b.quantize(self.kern, &q.table, (rq.groups(), Bits::Four));
                 b
             });
             (bytes.table(&q.table), q.sum_q, q.norm_q)
