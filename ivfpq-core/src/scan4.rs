@@ -13,8 +13,6 @@ use crate::params::IdFilter;
 pub(crate) struct Scratch4 {
     /// A probe's table bytes, when the probes of a query do not share them.
     pub(crate) bytes: Bytes4,
-    /// A probe's float table, when it is made here (`Source4::Sum` with rescoring).
-    pub(crate) lut: Vec<f32>,
     pub(crate) sums: Vec<u16>,
     pub(crate) hits: Vec<u32>,
     /// Byte sums of a list's hits, to find the k-th (see `scan_list`).
@@ -71,11 +69,16 @@ pub(crate) enum Source4<'a> {
     },
 }
 
-/// A probe's 4-bit table: the float table (`m × 16`, for rescoring) and its bytes with
-/// their `(scale, base)` from `Kernels::pq4_quantize` (for the kernel).
+/// A probe's byte table: the float table (`m × 16`, or `m × 256` for 8-bit codes, for
+/// rescoring) and its bytes with their `(scale, base)` from `Kernels::pq4_quantize` (for
+/// the kernel).
 #[derive(Clone, Copy)]
 pub(crate) struct Table4<'a> {
     pub(crate) lut: &'a [f32],
+    /// A second float table added to `lut` when rescoring (a precomputed table's query
+    /// term), or empty: a survivor then looks up both instead of the probe adding two
+    /// whole tables, which cost more than the few survivors' extra lookups.
+    pub(crate) extra: &'a [f32],
     pub(crate) bytes: &'a [u8],
     pub(crate) scale: f32,
     pub(crate) base: f32,
@@ -116,8 +119,14 @@ impl Bytes4 {
 
     /// `self` as the bytes of `lut`, which it was quantized from.
     pub(crate) fn table<'a>(&'a self, lut: &'a [f32]) -> Table4<'a> {
+        self.table_sum(lut, &[])
+    }
+
+    /// `self` as the bytes of `lut + extra`, which it was quantized from.
+    pub(crate) fn table_sum<'a>(&'a self, lut: &'a [f32], extra: &'a [f32]) -> Table4<'a> {
         Table4 {
             lut,
+            extra,
             bytes: &self.bytes,
             scale: self.scale,
             base: self.base,
@@ -214,43 +223,51 @@ pub(crate) fn scan_list(
         {
             continue;
         }
+        let codes = part.codes;
         let d = bias
-            + match bits {
-                Bits::Four => float4(lut, part.codes, m, i),
-                Bits::Eight => float8(lut, part.codes, m, i),
+            + match (bits, t.extra.is_empty()) {
+                (Bits::Four, true) => float4::<false>((lut, &[]), codes, m, i),
+                (Bits::Four, false) => float4::<true>((lut, t.extra), codes, m, i),
+                (Bits::Eight, true) => float8::<false>((lut, &[]), codes, m, i),
+                (Bits::Eight, false) => float8::<true>((lut, t.extra), codes, m, i),
             };
         top.push(d, ((l as u64) << 32) | i as u64);
     }
 }
 
-/// Code `i`'s float-table sum, 4-bit codes (layout: see ivfpq_simd's pq4 module).
-fn float4(lut: &[f32], codes: &[u8], m: usize, i: usize) -> f32 {
+/// Code `i`'s float-table sum, 4-bit codes (layout: see ivfpq_simd's pq4 module); with
+/// `TWO`, each entry is `lut + extra` (a precomputed table and a query term), as a whole
+/// summed table would hold it.
+fn float4<const TWO: bool>(
+    (lut, extra): (&[f32], &[f32]),
+    codes: &[u8],
+    m: usize,
+    i: usize,
+) -> f32 {
     let at = (i / PQ4_BLOCK) * 16 * pq4_m_pad(m) + i % 16;
     let shift = if i % PQ4_BLOCK < 16 { 0 } else { 4 };
-    let bytes = &codes[at..];
     // Four partial sums: one dependent add chain would cost m × 4 cycles a hit.
     let mut acc = [0.0f32; 4];
-    let rows = lut.chunks_exact(64);
-    let tail = rows.remainder();
-    for (g, four) in rows.enumerate() {
-        for (t, a) in acc.iter_mut().enumerate() {
-            let c = (bytes[16 * (4 * g + t)] >> shift) & 15;
-            *a += four[16 * t + c as usize];
-        }
-    }
-    let j0 = lut.len() / 64 * 4;
-    for (t, row) in tail.chunks_exact(16).enumerate() {
-        acc[t] += row[((bytes[16 * (j0 + t)] >> shift) & 15) as usize];
+    for j in 0..m {
+        let o = 16 * j + ((codes[at + 16 * j] >> shift) & 15) as usize;
+        acc[j % 4] += if TWO { lut[o] + extra[o] } else { lut[o] };
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
-/// Code `i`'s float-table sum, 8-bit codes (blocks of 32, sub-quantizer-major).
-fn float8(lut: &[f32], codes: &[u8], m: usize, i: usize) -> f32 {
+/// Code `i`'s float-table sum, 8-bit codes (blocks of 32, sub-quantizer-major); `TWO` as
+/// in [`float4`].
+fn float8<const TWO: bool>(
+    (lut, extra): (&[f32], &[f32]),
+    codes: &[u8],
+    m: usize,
+    i: usize,
+) -> f32 {
     let at = (i / PQ8_BLOCK) * PQ8_BLOCK * m + i % PQ8_BLOCK;
     let mut acc = [0.0f32; 4];
-    for (j, row) in lut.chunks_exact(256).take(m).enumerate() {
-        acc[j % 4] += row[codes[at + j * PQ8_BLOCK] as usize];
+    for j in 0..m {
+        let o = 256 * j + codes[at + j * PQ8_BLOCK] as usize;
+        acc[j % 4] += if TWO { lut[o] + extra[o] } else { lut[o] };
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }

@@ -64,7 +64,6 @@ impl<'a> QueryBatch<'a> {
         let (kern, m) = (self.kern, self.model.pq().map_or(0, |pq| pq.m()));
         let Scratch4 {
             bytes,
-            lut,
             sums,
             hits,
             order,
@@ -77,12 +76,8 @@ impl<'a> QueryBatch<'a> {
             }
             Source4::Sum { t, q, lo, hi } => {
                 bytes.quantize_sum(kern, (t, q), (lo, hi), (m, bits));
-                // Without rescoring only the bytes are read: the float sum is skipped.
-                lut.resize(if rescore { t.len() } else { 0 }, 0.0);
-                if rescore {
-                    kern.add(t, q, lut);
-                }
-                bytes.table(lut)
+                // Rescoring reads both parts (never summed whole); without it, only bytes.
+                bytes.table_sum(t, q)
             }
         };
         let m = (m, bits);
