@@ -5,6 +5,7 @@
 //! Every entry point validates its input and returns an [`IvfPqError`] naming the bad
 //! parameter; nothing here panics on user input.
 
+mod byte_scan;
 mod error;
 mod index;
 pub mod kmeans;
@@ -16,7 +17,6 @@ mod params;
 mod partition;
 mod pq;
 mod rabitq;
-mod scan4;
 mod search;
 mod validate;
 

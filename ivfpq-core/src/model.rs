@@ -288,7 +288,7 @@ impl IvfPqModel {
             .chunks_exact_mut(2 * m)
             .zip(t.chunks_exact(m * k))
         {
-            crate::scan4::row_bounds(tl, k, b);
+            crate::byte_scan::row_bounds(tl, k, b);
         }
         self.precomputed = t;
     }

@@ -16,12 +16,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ivfpq_simd::{Kernels, TopK};
 use rayon::prelude::*;
 
+use crate::byte_scan::ByteScratch;
 use crate::error::{IvfPqError, Result, invalid};
 use crate::index::IvfPqIndex;
 use crate::lists::{Lists, Rows};
 use crate::model::IvfPqModel;
 use crate::params::{SearchParams, VectorStorage};
-use crate::scan4::Scratch4;
 use crate::validate;
 
 mod group;
@@ -82,8 +82,8 @@ struct Scratch {
     hits: Vec<u32>,
     row: Vec<f32>,
     suffix: Vec<f32>,
-    fast: Scratch4,
-    /// Row minima then maxima of a probe's 4-bit table (see `QueryBatch::source4`).
+    fast: ByteScratch,
+    /// Row minima then maxima of a probe's byte table (see `QueryBatch::table_source`).
     bounds: Vec<f32>,
     /// Query-only table terms of a group of queries (see `group`).
     group_qterms: Vec<f32>,
@@ -104,7 +104,7 @@ impl Scratch {
             hits: Vec::new(),
             row: vec![0.0; model.dim()],
             suffix: Vec::new(),
-            fast: Scratch4::default(),
+            fast: ByteScratch::default(),
             bounds: Vec::new(),
             group_qterms: Vec::new(),
             group_coarse: Vec::new(),
@@ -351,7 +351,7 @@ impl<'a> QueryBatch<'a> {
         // query, not once per probe.
         let shared_lut = self.shared_table();
         let mut suffix_ready = false;
-        let query4 = self.query4(&s.qterm);
+        let query_bytes = self.query_bytes(&s.qterm);
         let bits = self.byte_bits();
         for &(l, coarse) in probes {
             let Some(part) = lists.list(l as usize) else {
@@ -361,14 +361,14 @@ impl<'a> QueryBatch<'a> {
                 continue;
             }
             if let Some(bits) = bits {
-                let (src, bias) = self.source4(
+                let (src, bias) = self.table_source(
                     (q, &s.qterm),
-                    &query4,
+                    &query_bytes,
                     (l, coarse),
                     &mut s.lut,
                     &mut s.bounds,
                 );
-                self.scan4_list((src, bits), bias, (l, part), &mut s.fast, top);
+                self.scan_bytes_list((src, bits), bias, (l, part), &mut s.fast, top);
                 continue;
             }
             let (lut, bias) = self.probe_table(q, &s.qterm, (l, coarse), &mut s.lut);

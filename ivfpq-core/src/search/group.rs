@@ -17,9 +17,9 @@
 use ivfpq_simd::TopK;
 
 use super::{Candidate, QueryBatch, Scratch};
+use crate::byte_scan::{Bits, QueryBytes};
 use crate::lists::{ListRef, Lists};
 use crate::pq::KSUB;
-use crate::scan4::{Bits, Query4};
 
 /// Queries scanned together: enough that a list is usually probed by several of them,
 /// few enough that their tables (`m × 16` floats each) stay in L2.
@@ -142,9 +142,9 @@ impl QueryBatch<'_> {
         let qterms = std::mem::take(&mut s.group_qterms);
         let mut tops: Vec<TopK> = qs.iter().map(|_| TopK::new(self.candidates())).collect();
         // Per query, once: a shared table's bytes, or its term's row bounds.
-        let query4: Vec<Query4> = qterms
+        let query_bytes: Vec<QueryBytes> = qterms
             .chunks_exact(w.max(1))
-            .map(|t| self.query4(t))
+            .map(|t| self.query_bytes(t))
             .collect();
         for (r, &(_, l, a, b)) in runs.iter().enumerate() {
             let Some(part) = next_list(lists, &runs, r) else {
@@ -153,14 +153,14 @@ impl QueryBatch<'_> {
             for &(_, _, qi, coarse) in &visits[a..b] {
                 let qi = qi as usize;
                 let qterm = &qterms[qi * w..(qi + 1) * w];
-                let (src, bias) = self.source4(
+                let (src, bias) = self.table_source(
                     (qs[qi], qterm),
-                    &query4[qi],
+                    &query_bytes[qi],
                     (l, coarse),
                     &mut s.lut,
                     &mut s.bounds,
                 );
-                self.scan4_list(
+                self.scan_bytes_list(
                     (src, Bits::Four),
                     bias,
                     (l, part),

@@ -15,9 +15,9 @@ use ivfpq_simd::{Kernels, PQ4_BLOCK, TopK};
 
 use super::group::next_list;
 use super::{Candidate, QueryBatch, Scratch};
+use crate::byte_scan::{Bits, ByteTable, ProbeBytes};
 use crate::lists::{ListRef, Lists};
 use crate::rabitq::{BLOCK_FACTORS, Rabitq, build_table};
-use crate::scan4::{Bits, Bytes4, Table4};
 
 /// A kept vector: lower bound, estimate, `(list << 32) | offset`.
 type Found = (f32, f32, u64);
@@ -25,7 +25,7 @@ type Found = (f32, f32, u64);
 /// What one probe's scan needs to know about the query.
 struct Probe<'a> {
     /// The float table (`dim_pad / 4 × 16`) and its bytes.
-    table: Table4<'a>,
+    table: ProbeBytes<'a>,
     /// `Σ y'_i`: turns sums over set bits into `⟨v, y'⟩`.
     sum_y: f32,
     /// `ε₀·‖y'‖`: the error bound of a vector is its factor `e` times this.
@@ -49,7 +49,7 @@ struct QueryScan<'q> {
     norm_q: f32,
     /// The bytes of `table`, when every probe shares it (dot; cosine with
     /// `SearchParams::shared_table`): made at the first probe.
-    shared: Option<Bytes4>,
+    shared: Option<ByteTable>,
     /// The `k` smallest upper bounds seen.
     upper: TopK,
     found: Vec<Found>,
@@ -137,7 +137,7 @@ impl QueryBatch<'_> {
             (s.fast.bytes.table(&s.lut), sum_y, norm)
         } else {
             let bytes = q.shared.get_or_insert_with(|| {
-                let mut b = Bytes4::default();
+                let mut b = ByteTable::default();
                 b.quantize(self.kern, &q.table, (rq.groups(), Bits::Four));
                 b
             });

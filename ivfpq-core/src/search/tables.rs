@@ -1,13 +1,13 @@
 //! A probe's table: the float PQ table (precomputed term plus query term, from the
 //! residual, or the query's own when shared) and, for 4-bit codes, where its bytes come
-//! from (`Source4`) and the scan of one list with them.
+//! from (`TableSource`) and the scan of one list with them.
 
 use ivfpq_simd::TopK;
 
 use super::QueryBatch;
+use crate::byte_scan::{self, Bits, ByteScratch, ByteTable, QueryBytes, TableSource};
 use crate::lists::ListRef;
 use crate::pq::KSUB;
-use crate::scan4::{self, Bits, Bytes4, Query4, Scratch4, Source4};
 
 impl<'a> QueryBatch<'a> {
     /// Probe `(l, coarse)`'s table and its constant term, for query `q` whose query-only
@@ -46,12 +46,12 @@ impl<'a> QueryBatch<'a> {
 
     /// The byte-table scan of one probed list into `top` (4-bit codes, or 8-bit ones per
     /// `bits`), its table from `src`.
-    pub(super) fn scan4_list(
+    pub(super) fn scan_bytes_list(
         &self,
-        (src, bits): (Source4<'_>, Bits),
+        (src, bits): (TableSource<'_>, Bits),
         bias: f32,
         list: (u32, ListRef<'_>),
-        s: &mut Scratch4,
+        s: &mut ByteScratch,
         top: &mut TopK,
     ) {
         // 8-bit codes are always rescored with the float table: their byte table is
@@ -62,19 +62,19 @@ impl<'a> QueryBatch<'a> {
         let rescore = !self.refines() || bits == Bits::Eight;
         let filter = self.params.filter.as_ref();
         let (kern, m) = (self.kern, self.model.pq().map_or(0, |pq| pq.m()));
-        let Scratch4 {
+        let ByteScratch {
             bytes,
             sums,
             hits,
             order,
         } = s;
         let t = match src {
-            Source4::Shared(lut, b) => b.table(lut),
-            Source4::Float(lut) => {
+            TableSource::Shared(lut, b) => b.table(lut),
+            TableSource::Float(lut) => {
                 bytes.quantize(kern, lut, (m, bits));
                 bytes.table(lut)
             }
-            Source4::Sum { t, q, lo, hi } => {
+            TableSource::Sum { t, q, lo, hi } => {
                 bytes.quantize_sum(kern, (t, q), (lo, hi), (m, bits));
                 // Rescoring reads both parts (never summed whole); without it, only bytes.
                 bytes.table_sum(t, q)
@@ -82,51 +82,51 @@ impl<'a> QueryBatch<'a> {
         };
         let m = (m, bits);
         let buffers = (sums, hits, order);
-        scan4::scan_list(kern, t, bias, list, m, filter, rescore, buffers, top);
+        byte_scan::scan_list(kern, t, bias, list, m, filter, rescore, buffers, top);
         top.tighten();
     }
 
-    /// What the 4-bit probes of the query with term `qterm` share (see [`Query4`]).
-    pub(super) fn query4(&self, qterm: &[f32]) -> Query4 {
+    /// What the byte-table probes of the query with term `qterm` share (see [`QueryBytes`]).
+    pub(super) fn query_bytes(&self, qterm: &[f32]) -> QueryBytes {
         let (Some(pq), Some(bits)) = (self.model.pq(), self.byte_bits()) else {
-            return Query4::PerProbe;
+            return QueryBytes::PerProbe;
         };
         if self.shared_table() {
-            let mut b = Bytes4::default();
+            let mut b = ByteTable::default();
             b.quantize(self.kern, qterm, (pq.m(), bits));
-            Query4::Shared(b)
+            QueryBytes::Shared(b)
         } else if self.model.precomputed_bounds(0).is_some() {
             let mut bounds = vec![0.0; 2 * pq.m()];
-            scan4::row_bounds(qterm, pq.ksub(), &mut bounds);
-            Query4::Bounds(bounds)
+            byte_scan::row_bounds(qterm, pq.ksub(), &mut bounds);
+            QueryBytes::Bounds(bounds)
         } else {
-            Query4::PerProbe
+            QueryBytes::PerProbe
         }
     }
 
-    /// Probe `(l, coarse)`'s 4-bit table source and constant, for the query `q` with
+    /// Probe `(l, coarse)`'s byte table source and constant, for the query `q` with
     /// term `qterm` and shared part `query`: its shared bytes, the precomputed table plus
     /// `qterm` with row bounds, else a float table from [`QueryBatch::probe_table`].
     /// `lut` and `bounds` are the caller's buffers.
-    pub(super) fn source4<'t>(
+    pub(super) fn table_source<'t>(
         &self,
         (q, qterm): (&[f32], &'t [f32]),
-        query: &'t Query4,
+        query: &'t QueryBytes,
         (l, coarse): (u32, f32),
         lut: &'t mut [f32],
         bounds: &'t mut Vec<f32>,
-    ) -> (Source4<'t>, f32)
+    ) -> (TableSource<'t>, f32)
     where
         'a: 't,
     {
         let model = self.model;
         let qbounds: &[f32] = match query {
-            Query4::Shared(b) => {
+            QueryBytes::Shared(b) => {
                 let bias = model.probe_bias(l as usize, coarse);
-                return (Source4::Shared(qterm, b), bias);
+                return (TableSource::Shared(qterm, b), bias);
             }
-            Query4::Bounds(b) => b,
-            Query4::PerProbe => &[],
+            QueryBytes::Bounds(b) => b,
+            QueryBytes::PerProbe => &[],
         };
         let m = qbounds.len() / 2;
         if let (Some(t), Some((tlo, thi)), false) = (
@@ -141,7 +141,7 @@ impl<'a> QueryBatch<'a> {
             self.kern.add(thi, &qbounds[m..], hi);
             let (lo, hi) = (&*lo, &*hi);
             return (
-                Source4::Sum {
+                TableSource::Sum {
                     t,
                     q: qterm,
                     lo,
@@ -151,6 +151,6 @@ impl<'a> QueryBatch<'a> {
             );
         }
         let (lut, bias) = self.probe_table(q, qterm, (l, coarse), lut);
-        (Source4::Float(lut), bias)
+        (TableSource::Float(lut), bias)
     }
 }

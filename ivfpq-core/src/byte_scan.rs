@@ -1,7 +1,8 @@
-//! The 4-bit fast-scan of one partition: quantize the probe's float table to bytes, scan
+//! The byte-table scan of one partition: quantize the probe's float table to bytes, scan
 //! every code with in-register lookups and `u16` sums, and rescore only the survivors with
-//! the float table, so the byte table's rounding never decides the order. 8-bit codes take
-//! the same path where the CPU has the byte-table kernel (AVX-512 VBMI).
+//! the float table, so the byte table's rounding never decides the order. 4-bit codes
+//! (fast-scan) always take it; 8-bit codes where the CPU has the byte-table kernel
+//! (AVX-512 VBMI, `Kernels::has_pq8_byte_scan`).
 
 use ivfpq_simd::{Kernels, PQ4_BLOCK, PQ8_BLOCK, TopK, pq4_m_pad};
 
@@ -10,9 +11,9 @@ use crate::params::IdFilter;
 
 /// Buffers for the fast-scan, reused across probes.
 #[derive(Default)]
-pub(crate) struct Scratch4 {
+pub(crate) struct ByteScratch {
     /// A probe's table bytes, when the probes of a query do not share them.
-    pub(crate) bytes: Bytes4,
+    pub(crate) bytes: ByteTable,
     pub(crate) sums: Vec<u16>,
     pub(crate) hits: Vec<u32>,
     /// Byte sums of a list's hits, to find the k-th (see `scan_list`).
@@ -42,21 +43,21 @@ pub(crate) fn row_bounds(table: &[f32], ksub: usize, out: &mut [f32]) {
     }
 }
 
-/// What every 4-bit probe of one query shares, made once per query.
-pub(crate) enum Query4 {
+/// What every byte-table probe of one query shares, made once per query.
+pub(crate) enum QueryBytes {
     /// The bytes of its shared table (dot; cosine with `SearchParams::shared_table`).
-    Shared(Bytes4),
+    Shared(ByteTable),
     /// Row minima then maxima of its query term, for precomputed tables
-    /// ([`Source4::Sum`]).
+    /// ([`TableSource::Sum`]).
     Bounds(Vec<f32>),
     /// Nothing: each probe quantizes a float table of its own.
     PerProbe,
 }
 
-/// Where a probe's 4-bit table comes from.
-pub(crate) enum Source4<'a> {
+/// Where a probe's byte table comes from.
+pub(crate) enum TableSource<'a> {
     /// Bytes made once for all of a query's probes (a shared table), with its floats.
-    Shared(&'a [f32], &'a Bytes4),
+    Shared(&'a [f32], &'a ByteTable),
     /// A float table, quantized for this probe.
     Float(&'a [f32]),
     /// A precomputed table `t` plus the query's term `q`, whose rows lie within
@@ -73,7 +74,7 @@ pub(crate) enum Source4<'a> {
 /// rescoring) and its bytes with their `(scale, base)` from `Kernels::pq4_quantize` (for
 /// the kernel).
 #[derive(Clone, Copy)]
-pub(crate) struct Table4<'a> {
+pub(crate) struct ProbeBytes<'a> {
     pub(crate) lut: &'a [f32],
     /// A second float table added to `lut` when rescoring (a precomputed table's query
     /// term), or empty: a survivor then looks up both instead of the probe adding two
@@ -84,15 +85,16 @@ pub(crate) struct Table4<'a> {
     pub(crate) base: f32,
 }
 
-/// Owned bytes of a 4-bit table, for tables quantized once and used for many probes.
+/// Owned bytes of a byte table (4-bit, or 8-bit with VBMI), for tables quantized once and
+/// used for many probes.
 #[derive(Default)]
-pub(crate) struct Bytes4 {
+pub(crate) struct ByteTable {
     pub(crate) bytes: Vec<u8>,
     pub(crate) scale: f32,
     pub(crate) base: f32,
 }
 
-impl Bytes4 {
+impl ByteTable {
     /// Quantizes `lut` (`m × 16`, or `m × 256` for `Bits::Eight`) into `self`.
     pub(crate) fn quantize(&mut self, kern: &Kernels, lut: &[f32], (m, bits): (usize, Bits)) {
         (self.scale, self.base) = match bits {
@@ -118,13 +120,13 @@ impl Bytes4 {
     }
 
     /// `self` as the bytes of `lut`, which it was quantized from.
-    pub(crate) fn table<'a>(&'a self, lut: &'a [f32]) -> Table4<'a> {
+    pub(crate) fn table<'a>(&'a self, lut: &'a [f32]) -> ProbeBytes<'a> {
         self.table_sum(lut, &[])
     }
 
     /// `self` as the bytes of `lut + extra`, which it was quantized from.
-    pub(crate) fn table_sum<'a>(&'a self, lut: &'a [f32], extra: &'a [f32]) -> Table4<'a> {
-        Table4 {
+    pub(crate) fn table_sum<'a>(&'a self, lut: &'a [f32], extra: &'a [f32]) -> ProbeBytes<'a> {
+        ProbeBytes {
             lut,
             extra,
             bytes: &self.bytes,
@@ -154,7 +156,7 @@ pub(crate) enum Bits {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn scan_list(
     kern: &Kernels,
-    t: Table4<'_>,
+    t: ProbeBytes<'_>,
     bias: f32,
     (l, part): (u32, ListRef<'_>),
     (m, bits): (usize, Bits),
