@@ -90,9 +90,10 @@ pub(crate) fn pq4_scan_scalar(
     }
 }
 
-/// Appends the lanes of block `b` at or under `threshold` (and below `n`).
+/// Appends the lanes of block `b` at or under `threshold` (and below `n`). Shared with
+/// the 8-bit byte-table scan, whose blocks are also 32 vectors.
 #[inline]
-fn push_hits(sums: &[u16], b: usize, n: usize, threshold: u16, hits: &mut Vec<u32>) {
+pub(crate) fn push_hits(sums: &[u16], b: usize, n: usize, threshold: u16, hits: &mut Vec<u32>) {
     for (v, &s) in sums.iter().enumerate() {
         let i = b * PQ4_BLOCK + v;
         if s <= threshold && i < n {
@@ -104,7 +105,7 @@ fn push_hits(sums: &[u16], b: usize, n: usize, threshold: u16, hits: &mut Vec<u3
 /// Lanes of a 32-bit mask (bit `v` = vector `v` of block `b` passed) below `n`.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn push_mask(mut mask: u32, b: usize, n: usize, hits: &mut Vec<u32>) {
+pub(crate) fn push_mask(mut mask: u32, b: usize, n: usize, hits: &mut Vec<u32>) {
     while mask != 0 {
         let v = mask.trailing_zeros() as usize;
         mask &= mask - 1;

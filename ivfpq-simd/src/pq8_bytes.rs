@@ -46,12 +46,7 @@ pub(crate) fn pq8_byte_scan_scalar(
                 *s = s.wrapping_add(u16::from(row[c as usize]));
             }
         }
-        for (v, &s) in sums.iter().enumerate() {
-            let i = b * PQ8_BLOCK + v;
-            if s <= threshold && i < n {
-                hits.push(i as u32);
-            }
-        }
+        crate::pq4::push_hits(sums, b, n, threshold, hits);
     }
 }
 
@@ -136,14 +131,7 @@ pub(crate) mod x86 {
                 let blk = b + h;
                 // SAFETY: `blk < nblocks`, so `blk·32 + 32 ≤ out.len()` (asserted above).
                 unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(blk * PQ8_BLOCK).cast(), s) };
-                let mut mask = _mm512_cmple_epu16_mask(s, thr);
-                while mask != 0 {
-                    let i = blk * PQ8_BLOCK + mask.trailing_zeros() as usize;
-                    mask &= mask - 1;
-                    if i < n {
-                        hits.push(i as u32);
-                    }
-                }
+                crate::pq4::push_mask(_mm512_cmple_epu16_mask(s, thr), blk, n, hits);
             }
         }
     }

@@ -73,11 +73,23 @@ pub fn pq8_scan(lut: &[f32], codes: &[u8], m: usize, bias: f32) -> Vec<f32> {
 /// `u16` sums of row-major 4-bit codes (`n × m`) against an `m × 16` byte table
 /// (wrapping, as the kernels do), and the indices whose sum is at most `threshold`.
 pub fn pq4_scan(lut: &[u8], codes: &[u8], m: usize, threshold: u16) -> (Vec<u16>, Vec<u32>) {
+    byte_table_scan(lut, codes, (m, 16), threshold)
+}
+
+/// Wrapping `u16` sums of row-major codes (`n × m`) against an `m × row_len` byte table
+/// (codes masked to the row), and the indices whose sum is at most `threshold`.
+fn byte_table_scan(
+    lut: &[u8],
+    codes: &[u8],
+    (m, row_len): (usize, usize),
+    threshold: u16,
+) -> (Vec<u16>, Vec<u32>) {
     let sums: Vec<u16> = codes
         .chunks_exact(m.max(1))
         .map(|code| {
             code.iter().enumerate().fold(0u16, |acc, (j, &c)| {
-                acc.wrapping_add(u16::from(lut[j * 16 + (c & 15) as usize]))
+                let c = usize::from(c) & (row_len - 1);
+                acc.wrapping_add(u16::from(lut[j * row_len + c]))
             })
         })
         .collect();
@@ -105,18 +117,7 @@ pub fn pq8_quantize(lut: &[f32], m: usize) -> (Vec<u8>, f32, f32) {
 /// The byte-table 8-bit scan: `u16` sums (wrapping) of `lut[j·256 + code[j]]` over the
 /// row-major codes, and the indices whose sum is at most `threshold`.
 pub fn pq8_byte_scan(lut: &[u8], codes: &[u8], m: usize, threshold: u16) -> (Vec<u16>, Vec<u32>) {
-    let sums: Vec<u16> = codes
-        .chunks_exact(m.max(1))
-        .map(|code| {
-            code.iter().enumerate().fold(0u16, |acc, (j, &c)| {
-                acc.wrapping_add(u16::from(lut[j * 256 + c as usize]))
-            })
-        })
-        .collect();
-    let hits = (0..sums.len() as u32)
-        .filter(|&i| sums[i as usize] <= threshold)
-        .collect();
-    (sums, hits)
+    byte_table_scan(lut, codes, (m, 256), threshold)
 }
 
 /// Rows of `row_len` quantized with one scale, `m` rows, no padding.
