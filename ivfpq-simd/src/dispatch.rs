@@ -164,8 +164,14 @@ macro_rules! table {
 static SCALAR: Kernels = table!(Level::Scalar, scalar);
 #[cfg(target_arch = "x86_64")]
 static AVX2: Kernels = table!(Level::Avx2, v3);
+// AVX-512 implies AVX2 + FMA, so its table may use 256-bit kernels where they are faster
+// (see `distance::v4_rows`).
 #[cfg(target_arch = "x86_64")]
-static AVX512: Kernels = table!(Level::Avx512, v4, pq8_bytes::pq8_byte_scan_avx512);
+static AVX512: Kernels = Kernels {
+    dot_many: distance::v4_rows::dot_many,
+    l2sq_many: distance::v4_rows::l2sq_many,
+    ..table!(Level::Avx512, v4, pq8_bytes::pq8_byte_scan_avx512)
+};
 #[cfg(target_arch = "aarch64")]
 static NEON: Kernels = table!(Level::Neon, neon);
 

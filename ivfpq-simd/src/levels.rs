@@ -21,8 +21,9 @@ macro_rules! kernel_levels {
             #[allow(unused_imports)]
             use super::*;
             $( pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
-                // SAFETY: reachable only through the AVX2 table, which `Kernels::for_level`
-                // returns only when `V3::is_available()` (AVX2 + FMA present).
+                // SAFETY: reachable only through the AVX2 and AVX-512 tables, which
+                // `Kernels::for_level` returns only when `V3::is_available()` or
+                // `V4::is_available()`; pulp's V4 includes every V3 feature.
                 let simd = unsafe { pulp::x86::V3::new_unchecked() };
                 simd.vectorize(move || $imp(simd, $($arg),*))
             } )*

@@ -30,6 +30,7 @@ mod levels;
 mod api;
 mod dispatch;
 mod distance;
+mod lanes;
 mod pq;
 mod pq4;
 mod pq4_table;

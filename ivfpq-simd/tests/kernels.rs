@@ -70,7 +70,7 @@ proptest! {
     }
 
     #[test]
-    fn many_forms_match_reference(dim in 0usize..200, rows in 0usize..20, off in 0usize..4,
+    fn many_forms_match_reference(dim in 0usize..400, rows in 0usize..150, off in 0usize..8,
                                   scale in prop_oneof![Just(1e-3f32), Just(1.0), Just(1e3)],
                                   seed in any::<u64>()) {
         let mut x = seed | 1;
