@@ -96,8 +96,9 @@ pub fn assign(
 /// computed directly instead, in registers, from the transposed centroids.
 const DIRECT_MAX_DIM: usize = 8;
 
-/// `assign` for narrow rows (PQ sub-spaces): the LUT kernel scores one row against all
-/// centroids, `dim × k` transposed so each instruction covers 16 centroids.
+/// `assign` for narrow rows (PQ sub-spaces), from the centroids transposed (`dim × k`) so
+/// each instruction covers 16 centroids. L2 (every k-means) runs the fused
+/// `nearest_l2` kernel; inner product scores a lookup table and takes its argmin.
 fn assign_direct(
     kern: &ivfpq_simd::Kernels,
     x: &[f32],
@@ -114,8 +115,17 @@ fn assign_direct(
             ct[d * k + j] = *v;
         }
     }
-    let zeros = vec![0f32; k];
     const CHUNK: usize = 1024;
+    if nearest == Nearest::L2 {
+        // One fused pass per row (distances, running minimum, first index), one call per
+        // chunk of rows.
+        x.par_chunks(CHUNK * dim)
+            .zip(labels.par_chunks_mut(CHUNK))
+            .zip(dists.par_chunks_mut(CHUNK))
+            .for_each(|((xt, lt), dt)| kern.nearest_l2(xt, &ct, k, lt, dt));
+        return;
+    }
+    let zeros = vec![0f32; k];
     x.par_chunks(CHUNK * dim)
         .zip(labels.par_chunks_mut(CHUNK))
         .zip(dists.par_chunks_mut(CHUNK))
@@ -123,12 +133,8 @@ fn assign_direct(
             || vec![0f32; k],
             |buf, ((xt, lt), dt)| {
                 for ((row, l), d) in xt.chunks_exact(dim).zip(lt.iter_mut()).zip(dt.iter_mut()) {
-                    if nearest == Nearest::L2 {
-                        kern.pq_lut_l2(row, &ct, k, buf);
-                    } else {
-                        kern.pq_lut_dot(row, &ct, k, buf);
-                        buf.iter_mut().for_each(|v| *v = -*v);
-                    }
+                    kern.pq_lut_dot(row, &ct, k, buf);
+                    buf.iter_mut().for_each(|v| *v = -*v);
                     let (best, score) = kern.argmin_sum(buf, &zeros);
                     *l = best as u32;
                     *d = score;

@@ -348,6 +348,44 @@ impl Kernels {
         (self.argmin_sum)(a, b)
     }
 
+    /// For each short row of `rows`, its nearest of `k` centroids by squared L2: into
+    /// `labels[i]` and `dists[i]`, the index and value of the first minimum of
+    /// `Σ_d (x[d] − ct[d·k + c])²`. `ct` is the centroid matrix transposed (`dim × k`,
+    /// `dim = ct.len() / k`), as [`Kernels::pq_lut_l2`] takes one sub-quantizer's.
+    ///
+    /// The result is `argmin_sum` over that lookup table, bit for bit, in one pass and
+    /// one call for all rows: k-means assignment in PQ sub-spaces. With `k = 0` every row
+    /// gets `(0, +inf)`.
+    ///
+    /// # Panics
+    /// If `ct.len()` is not a multiple of `k`, or the rows are not `labels.len()` rows of
+    /// `dim`, or `dists.len() != labels.len()`.
+    #[inline]
+    pub fn nearest_l2(
+        &self,
+        rows: &[f32],
+        ct: &[f32],
+        k: usize,
+        labels: &mut [u32],
+        dists: &mut [f32],
+    ) {
+        let dim = ct.len().checked_div(k).unwrap_or(0);
+        assert!(
+            k == 0 || ct.len() == dim * k,
+            "nearest_l2: ct is not dim x k"
+        );
+        assert_eq!(
+            dists.len(),
+            labels.len(),
+            "nearest_l2: labels and dists differ"
+        );
+        assert!(
+            k == 0 || rows.len() == labels.len() * dim,
+            "nearest_l2: rows is not labels.len() x dim"
+        );
+        (self.nearest_l2)(rows, ct, k, labels, dists)
+    }
+
     /// `out[i] = a[i] + b[i]`: assembling a probe's lookup table from its precomputed
     /// part and the query's part.
     ///

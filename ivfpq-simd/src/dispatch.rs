@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use crate::{distance, pq, pq4, pq4_table, pq8_bytes};
+use crate::{distance, nearest, pq, pq4, pq4_table, pq8_bytes};
 
 /// An instruction-set level that kernels are compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -115,6 +115,7 @@ pub struct Kernels {
     pub(crate) pq8_scan_bounded: Pq8ScanBounded,
     pub(crate) select_below: fn(&[f32], f32, &mut Vec<u32>),
     pub(crate) argmin_sum: fn(&[f32], &[f32]) -> (usize, f32),
+    pub(crate) nearest_l2: NearestL2,
     pub(crate) add: fn(&[f32], &[f32], &mut [f32]),
     pub(crate) row_mins: fn(&[f32], usize, &mut [f32]),
     pub(crate) pq4_scan: pq4::Pq4Scan,
@@ -124,6 +125,9 @@ pub struct Kernels {
     pub(crate) pq8_quantize_sum: Pq4QuantizeSum,
     pub(crate) pq8_byte_scan: pq8_bytes::Pq8ByteScan,
 }
+
+/// `nearest_l2(rows, ct, k, labels, dists)`.
+pub(crate) type NearestL2 = fn(&[f32], &[f32], usize, &mut [u32], &mut [f32]);
 
 /// `pq4_quantize_sum(a, b, lo, hi, out) -> (scale, base)`.
 pub(crate) type Pq4QuantizeSum = fn(&[f32], &[f32], &[f32], &[f32], &mut [u8]) -> (f32, f32);
@@ -149,6 +153,7 @@ macro_rules! table {
             pq8_scan_bounded: pq::pq8_scan_bounded,
             select_below: distance::$m::select_below,
             argmin_sum: distance::$m::argmin_sum,
+            nearest_l2: nearest::$m::nearest_l2,
             add: distance::$m::add,
             row_mins: distance::$m::row_mins,
             pq4_scan: pq4::$m::pq4_scan,

@@ -31,6 +31,7 @@ mod api;
 mod dispatch;
 mod distance;
 mod lanes;
+mod nearest;
 mod pq;
 mod pq4;
 mod pq4_table;

@@ -227,6 +227,22 @@ pub fn argmin_sum(a: &[f32], b: &[f32]) -> (usize, f32) {
     best
 }
 
+/// The first nearest of `k` transposed centroids (`ct` is `x.len() × k`) by squared L2.
+pub fn nearest_l2(x: &[f32], ct: &[f32], k: usize) -> (usize, f32) {
+    let mut best = (0, f32::INFINITY);
+    for c in 0..k {
+        let d: f32 = x
+            .iter()
+            .enumerate()
+            .map(|(d, v)| (v - ct[d * k + c]).powi(2))
+            .sum();
+        if d < best.1 {
+            best = (c, d);
+        }
+    }
+    best
+}
+
 /// `a[i] + b[i]`.
 pub fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
     a.iter().zip(b).map(|(x, y)| x + y).collect()

@@ -384,6 +384,45 @@ proptest! {
     }
 }
 
+proptest! {
+    #[test]
+    fn nearest_l2_is_the_first_minimum_of_the_lookup_table(
+        dim in 1usize..9, k in 0usize..300, off in 0usize..3, seed in any::<u64>(),
+        grid in any::<bool>(),
+    ) {
+        let mut z = seed | 1;
+        // `grid` draws small integers, so many centroids tie and the first must win.
+        let mut next = || {
+            z ^= z << 13; z ^= z >> 7; z ^= z << 17;
+            if grid { ((z >> 60) % 4) as f32 } else { (z >> 40) as f32 / (1u64 << 24) as f32 - 0.5 }
+        };
+        let n = 3;
+        let x: Vec<f32> = (0..n * dim + off).map(|_| next()).collect();
+        let ct: Vec<f32> = (0..dim * k + off).map(|_| next()).collect();
+        let (xs, ct) = (&x[off..], &ct[off..]);
+        for kern in levels() {
+            let (mut labels, mut dists) = (vec![7u32; n], vec![f32::NAN; n]);
+            kern.nearest_l2(if k == 0 { &[] } else { xs }, ct, k, &mut labels, &mut dists);
+            for (i, x) in xs.chunks_exact(dim).enumerate() {
+                let got = (labels[i] as usize, dists[i]);
+                if k == 0 {
+                    prop_assert_eq!(got, (0, f32::INFINITY));
+                    continue;
+                }
+                // Bit-identical to the table kernel's first minimum at the same level.
+                let mut lut = vec![0.0; k];
+                kern.pq_lut_l2(x, ct, k, &mut lut);
+                prop_assert_eq!(got, kern.argmin_sum(&lut, &vec![0.0; k]), "{}", kern.level());
+                // And within rounding of the scalar reference.
+                let want = reference::nearest_l2(x, ct, k);
+                prop_assert!((got.1 - want.1).abs() <= 1e-5 * (1.0 + want.1.abs()), "{}", kern.level());
+                let at: f32 = x.iter().enumerate().map(|(d, v)| (v - ct[d * k + got.0]).powi(2)).sum();
+                prop_assert!((at - want.1).abs() <= 1e-5 * (1.0 + want.1.abs()), "{}", kern.level());
+            }
+        }
+    }
+}
+
 #[test]
 fn unknown_and_missing_levels_are_errors() {
     assert!(
