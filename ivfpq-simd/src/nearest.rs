@@ -45,61 +45,120 @@ fn nearest_l2_impl<S: Simd>(
         dists.fill(0.0);
         return;
     }
-    for ((x, l), d) in rows
-        .chunks_exact(dim)
-        .zip(labels.iter_mut())
-        .zip(dists.iter_mut())
-    {
-        let (best, dist) = nearest_one(s, x, ct, k);
-        (*l, *d) = (best as u32, dist);
+    let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
+    let n = labels.len().min(dists.len()).min(rows.len() / dim);
+    let mut i = 0;
+    // With 32 vector registers, two rows share each centroid load: 2 × CHAINS accumulators
+    // and 2 × 2 × CHAINS running minima still fit. With 16 (AVX2, NEON) one row at a time.
+    if lanes == 16 {
+        while i + 2 <= n {
+            let xs = [
+                &rows[i * dim..(i + 1) * dim],
+                &rows[(i + 1) * dim..(i + 2) * dim],
+            ];
+            for (r, (best, dist)) in nearest_rows::<S, 2>(s, xs, ct, k).into_iter().enumerate() {
+                (labels[i + r], dists[i + r]) = (best as u32, dist);
+            }
+            i += 2;
+        }
+    }
+    while i < n {
+        let [(best, dist)] = nearest_rows::<S, 1>(s, [&rows[i * dim..(i + 1) * dim]], ct, k);
+        (labels[i], dists[i]) = (best as u32, dist);
+        i += 1;
     }
 }
 
-/// [`nearest_l2_impl`] for one row.
+/// [`nearest_l2_impl`] for `R` rows at once.
 #[inline(always)]
-fn nearest_one<S: Simd>(s: S, x: &[f32], ct: &[f32], k: usize) -> (usize, f32) {
+fn nearest_rows<S: Simd, const R: usize>(
+    s: S,
+    xs: [&[f32]; R],
+    ct: &[f32],
+    k: usize,
+) -> [(usize, f32); R] {
     let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
     let full = k / lanes;
+    let dim = xs[0].len();
     let iota = S::as_simd_f32s(&IOTA[..lanes]).0[0];
-    let mut best = [s.splat_f32s(f32::INFINITY); CHAINS];
-    let mut best_idx = [s.splat_f32s(0.0); CHAINS];
+    let mut best = [[s.splat_f32s(f32::INFINITY); CHAINS]; R];
+    let mut best_idx = [[s.splat_f32s(0.0); CHAINS]; R];
     // Whole groups of CHAINS vectors, with a constant trip count so that the accumulators
     // and the running minima stay in registers; then the last vectors one at a time on
     // chain 0 (which still sees its vectors in increasing order).
     let groups = full / CHAINS;
     for g in 0..groups {
         let v = g * CHAINS;
-        let mut acc = [s.splat_f32s(0.0); CHAINS];
-        for (d, &xd) in x.iter().enumerate() {
-            let xv = s.splat_f32s(xd);
+        let mut acc = [[s.splat_f32s(0.0); CHAINS]; R];
+        for d in 0..dim {
             let at = d * k + v * lanes;
             let (row, _) = S::as_simd_f32s(&ct[at..at + CHAINS * lanes]);
-            for c in 0..CHAINS {
-                acc[c] = crate::distance::fma_step::<S, false>(s, acc[c], xv, row[c]);
+            for r in 0..R {
+                let xv = s.splat_f32s(xs[r][d]);
+                for c in 0..CHAINS {
+                    acc[r][c] = crate::distance::fma_step::<S, false>(s, acc[r][c], xv, row[c]);
+                }
             }
         }
-        for c in 0..CHAINS {
+        for r in 0..R {
+            for c in 0..CHAINS {
+                let first = (v + c) * lanes;
+                keep_min(
+                    s,
+                    &mut best[r][c],
+                    &mut best_idx[r][c],
+                    acc[r][c],
+                    first,
+                    iota,
+                );
+            }
+        }
+    }
+    for v in groups * CHAINS..full {
+        let mut acc = [s.splat_f32s(0.0); R];
+        for d in 0..dim {
+            let at = d * k + v * lanes;
+            let (row, _) = S::as_simd_f32s(&ct[at..at + lanes]);
+            for r in 0..R {
+                let xv = s.splat_f32s(xs[r][d]);
+                acc[r] = crate::distance::fma_step::<S, false>(s, acc[r], xv, row[0]);
+            }
+        }
+        for r in 0..R {
             keep_min(
                 s,
-                &mut best[c],
-                &mut best_idx[c],
-                acc[c],
-                (v + c) * lanes,
+                &mut best[r][0],
+                &mut best_idx[r][0],
+                acc[r],
+                v * lanes,
                 iota,
             );
         }
     }
-    for v in groups * CHAINS..full {
-        let mut acc = s.splat_f32s(0.0);
-        for (d, &xd) in x.iter().enumerate() {
-            let at = d * k + v * lanes;
-            let (row, _) = S::as_simd_f32s(&ct[at..at + lanes]);
-            acc = crate::distance::fma_step::<S, false>(s, acc, s.splat_f32s(xd), row[0]);
+    let mut out = [(0usize, f32::INFINITY); R];
+    for r in 0..R {
+        out[r] = merge(s, best[r], best_idx[r]);
+        // Centroids past the last whole vector: scalar, as the lookup-table kernel does
+        // them.
+        for c in full * lanes..k {
+            let mut acc = 0.0f32;
+            for (d, &xd) in xs[r].iter().enumerate() {
+                let t = xd - ct[d * k + c];
+                acc += t * t;
+            }
+            if acc < out[r].1 {
+                out[r] = (c, acc);
+            }
         }
-        keep_min(s, &mut best[0], &mut best_idx[0], acc, v * lanes, iota);
     }
-    // Merge the chains lane by lane, by (distance, index), then the lanes: no branches,
-    // since a data-dependent branch per lane mispredicts about half the time.
+    out
+}
+
+/// The first minimum over the chains' running minima: the chains are merged lane by lane
+/// by (distance, index), then the lanes. No branches: a data-dependent branch per lane
+/// mispredicts about half the time. `(0, +inf)` when no distance is finite.
+#[inline(always)]
+fn merge<S: Simd>(s: S, best: [S::f32s; CHAINS], best_idx: [S::f32s; CHAINS]) -> (usize, f32) {
     let (mut b, mut bi) = (best[0], best_idx[0]);
     for c in 1..CHAINS {
         let closer = s.less_than_f32s(best[c], b);
@@ -112,25 +171,11 @@ fn nearest_one<S: Simd>(s: S, x: &[f32], ct: &[f32], k: usize) -> (usize, f32) {
     let m = s.reduce_min_f32s(b);
     let at_min = s.equal_f32s(b, s.splat_f32s(m));
     let first = s.reduce_min_f32s(blend(s, at_min, bi, s.splat_f32s(f32::INFINITY)));
-    // `first` is a lane's index when `m` is finite; with no finite distance every lane
-    // holds +inf and index 0, and the result is (0, +inf) as for an empty table.
-    let mut out = if m < f32::INFINITY {
+    if m < f32::INFINITY {
         (first as usize, m)
     } else {
         (0, f32::INFINITY)
-    };
-    // Centroids past the last whole vector: scalar, as the lookup-table kernel does them.
-    for c in full * lanes..k {
-        let mut acc = 0.0f32;
-        for (d, &xd) in x.iter().enumerate() {
-            let t = xd - ct[d * k + c];
-            acc += t * t;
-        }
-        if acc < out.1 {
-            out = (c, acc);
-        }
     }
-    out
 }
 
 /// Keeps, per lane, the smaller of `best` and `dist` (the first on ties) and its index
