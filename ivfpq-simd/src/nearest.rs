@@ -204,6 +204,82 @@ fn blend<S: Simd>(s: S, mask: S::m32s, if_true: S::f32s, if_false: S::f32s) -> S
     s.transmute_f32s_u32s(s.select_u32s(mask, t, f))
 }
 
-kernel_levels! {
-    fn nearest_l2(rows: &[f32], ct: &[f32], k: usize, labels: &mut [u32], dists: &mut [f32]) => nearest_l2_impl;
+// Per-level entry points. On x86 they are `#[target_feature]` functions rather than
+// `kernel_levels!`'s `vectorize` closures: this kernel is big enough that, without LTO
+// (the test profile), the closure was not inlined into `vectorize`, so nothing in it got
+// the target features and the glove50 build took 38 s instead of 4.
+
+pub(crate) mod scalar {
+    pub(crate) fn nearest_l2(
+        rows: &[f32],
+        ct: &[f32],
+        k: usize,
+        labels: &mut [u32],
+        dists: &mut [f32],
+    ) {
+        super::nearest_l2_impl(pulp::Scalar, rows, ct, k, labels, dists)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod v3 {
+    use pulp::x86::V3;
+
+    pub(crate) fn nearest_l2(
+        rows: &[f32],
+        ct: &[f32],
+        k: usize,
+        labels: &mut [u32],
+        dists: &mut [f32],
+    ) {
+        // SAFETY: reachable only through the AVX2 table, which `Kernels::for_level`
+        // returns only when `V3::is_available()`: every feature `imp` enables is present.
+        unsafe { imp(V3::new_unchecked(), rows, ct, k, labels, dists) }
+    }
+
+    #[target_feature(enable = "sse,sse2,fxsr,sse3,ssse3,sse4.1,sse4.2,popcnt")]
+    #[target_feature(enable = "avx,avx2,bmi1,bmi2,fma,lzcnt")]
+    fn imp(s: V3, rows: &[f32], ct: &[f32], k: usize, labels: &mut [u32], dists: &mut [f32]) {
+        super::nearest_l2_impl(s, rows, ct, k, labels, dists)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod v4 {
+    use pulp::x86::V4;
+
+    pub(crate) fn nearest_l2(
+        rows: &[f32],
+        ct: &[f32],
+        k: usize,
+        labels: &mut [u32],
+        dists: &mut [f32],
+    ) {
+        // SAFETY: reachable only through the AVX-512 table, which `Kernels::for_level`
+        // returns only when `V4::is_available()`: every feature `imp` enables is present.
+        unsafe { imp(V4::new_unchecked(), rows, ct, k, labels, dists) }
+    }
+
+    #[target_feature(enable = "sse,sse2,fxsr,sse3,ssse3,sse4.1,sse4.2,popcnt")]
+    #[target_feature(enable = "avx,avx2,bmi1,bmi2,fma,lzcnt")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512cd,avx512dq,avx512vl")]
+    fn imp(s: V4, rows: &[f32], ct: &[f32], k: usize, labels: &mut [u32], dists: &mut [f32]) {
+        super::nearest_l2_impl(s, rows, ct, k, labels, dists)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon {
+    pub(crate) fn nearest_l2(
+        rows: &[f32],
+        ct: &[f32],
+        k: usize,
+        labels: &mut [u32],
+        dists: &mut [f32],
+    ) {
+        // SAFETY: reachable only through the NEON table, which `Kernels::for_level`
+        // returns only when `Neon::is_available()`.
+        let simd = unsafe { pulp::aarch64::Neon::new_unchecked() };
+        simd.vectorize(move || super::nearest_l2_impl(simd, rows, ct, k, labels, dists))
+    }
 }
