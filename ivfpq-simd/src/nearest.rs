@@ -221,52 +221,55 @@ pub(crate) mod scalar {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-pub(crate) mod v3 {
-    use pulp::x86::V3;
+/// `mod $level { fn nearest_l2 }` for one x86 level: a safe entry that makes the token and
+/// calls a `#[target_feature]` body with exactly the token's features.
+macro_rules! x86_entry {
+    ($level:ident, $token:ident, $($features:literal),+) => {
+        #[cfg(target_arch = "x86_64")]
+        pub(crate) mod $level {
+            use pulp::x86::$token;
 
-    pub(crate) fn nearest_l2(
-        rows: &[f32],
-        ct: &[f32],
-        k: usize,
-        labels: &mut [u32],
-        dists: &mut [f32],
-    ) {
-        // SAFETY: reachable only through the AVX2 table, which `Kernels::for_level`
-        // returns only when `V3::is_available()`: every feature `imp` enables is present.
-        unsafe { imp(V3::new_unchecked(), rows, ct, k, labels, dists) }
-    }
+            pub(crate) fn nearest_l2(
+                rows: &[f32],
+                ct: &[f32],
+                k: usize,
+                labels: &mut [u32],
+                dists: &mut [f32],
+            ) {
+                // SAFETY: reachable only through this level's table, which
+                // `Kernels::for_level` returns only when the token's `is_available()`
+                // holds: every feature `imp` enables is present.
+                unsafe { imp($token::new_unchecked(), rows, ct, k, labels, dists) }
+            }
 
-    #[target_feature(enable = "sse,sse2,fxsr,sse3,ssse3,sse4.1,sse4.2,popcnt")]
-    #[target_feature(enable = "avx,avx2,bmi1,bmi2,fma,lzcnt")]
-    fn imp(s: V3, rows: &[f32], ct: &[f32], k: usize, labels: &mut [u32], dists: &mut [f32]) {
-        super::nearest_l2_impl(s, rows, ct, k, labels, dists)
-    }
+            $(#[target_feature(enable = $features)])+
+            fn imp(
+                s: $token,
+                rows: &[f32],
+                ct: &[f32],
+                k: usize,
+                labels: &mut [u32],
+                dists: &mut [f32],
+            ) {
+                super::nearest_l2_impl(s, rows, ct, k, labels, dists)
+            }
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-pub(crate) mod v4 {
-    use pulp::x86::V4;
-
-    pub(crate) fn nearest_l2(
-        rows: &[f32],
-        ct: &[f32],
-        k: usize,
-        labels: &mut [u32],
-        dists: &mut [f32],
-    ) {
-        // SAFETY: reachable only through the AVX-512 table, which `Kernels::for_level`
-        // returns only when `V4::is_available()`: every feature `imp` enables is present.
-        unsafe { imp(V4::new_unchecked(), rows, ct, k, labels, dists) }
-    }
-
-    #[target_feature(enable = "sse,sse2,fxsr,sse3,ssse3,sse4.1,sse4.2,popcnt")]
-    #[target_feature(enable = "avx,avx2,bmi1,bmi2,fma,lzcnt")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512cd,avx512dq,avx512vl")]
-    fn imp(s: V4, rows: &[f32], ct: &[f32], k: usize, labels: &mut [u32], dists: &mut [f32]) {
-        super::nearest_l2_impl(s, rows, ct, k, labels, dists)
-    }
-}
+x86_entry!(
+    v3,
+    V3,
+    "sse,sse2,fxsr,sse3,ssse3,sse4.1,sse4.2,popcnt",
+    "avx,avx2,bmi1,bmi2,fma,lzcnt"
+);
+x86_entry!(
+    v4,
+    V4,
+    "sse,sse2,fxsr,sse3,ssse3,sse4.1,sse4.2,popcnt",
+    "avx,avx2,bmi1,bmi2,fma,lzcnt",
+    "avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+);
 
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod neon {
