@@ -204,85 +204,9 @@ fn blend<S: Simd>(s: S, mask: S::m32s, if_true: S::f32s, if_false: S::f32s) -> S
     s.transmute_f32s_u32s(s.select_u32s(mask, t, f))
 }
 
-// Per-level entry points. On x86 they are `#[target_feature]` functions rather than
-// `kernel_levels!`'s `vectorize` closures: this kernel is big enough that, without LTO
-// (the test profile), the closure was not inlined into `vectorize`, so nothing in it got
-// the target features and the glove50 build took 38 s instead of 4.
-
-pub(crate) mod scalar {
-    pub(crate) fn nearest_l2(
-        rows: &[f32],
-        ct: &[f32],
-        k: usize,
-        labels: &mut [u32],
-        dists: &mut [f32],
-    ) {
-        super::nearest_l2_impl(pulp::Scalar, rows, ct, k, labels, dists)
-    }
-}
-
-/// `mod $level { fn nearest_l2 }` for one x86 level: a safe entry that makes the token and
-/// calls a `#[target_feature]` body with exactly the token's features.
-macro_rules! x86_entry {
-    ($level:ident, $token:ident, $($features:literal),+) => {
-        #[cfg(target_arch = "x86_64")]
-        pub(crate) mod $level {
-            use pulp::x86::$token;
-
-            pub(crate) fn nearest_l2(
-                rows: &[f32],
-                ct: &[f32],
-                k: usize,
-                labels: &mut [u32],
-                dists: &mut [f32],
-            ) {
-                // SAFETY: reachable only through this level's table, which
-                // `Kernels::for_level` returns only when the token's `is_available()`
-                // holds: every feature `imp` enables is present.
-                unsafe { imp($token::new_unchecked(), rows, ct, k, labels, dists) }
-            }
-
-            $(#[target_feature(enable = $features)])+
-            fn imp(
-                s: $token,
-                rows: &[f32],
-                ct: &[f32],
-                k: usize,
-                labels: &mut [u32],
-                dists: &mut [f32],
-            ) {
-                super::nearest_l2_impl(s, rows, ct, k, labels, dists)
-            }
-        }
-    };
-}
-
-x86_entry!(
-    v3,
-    V3,
-    "sse,sse2,fxsr,sse3,ssse3,sse4.1,sse4.2,popcnt",
-    "avx,avx2,bmi1,bmi2,fma,lzcnt"
-);
-x86_entry!(
-    v4,
-    V4,
-    "sse,sse2,fxsr,sse3,ssse3,sse4.1,sse4.2,popcnt",
-    "avx,avx2,bmi1,bmi2,fma,lzcnt",
-    "avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
-);
-
-#[cfg(target_arch = "aarch64")]
-pub(crate) mod neon {
-    pub(crate) fn nearest_l2(
-        rows: &[f32],
-        ct: &[f32],
-        k: usize,
-        labels: &mut [u32],
-        dists: &mut [f32],
-    ) {
-        // SAFETY: reachable only through the NEON table, which `Kernels::for_level`
-        // returns only when `Neon::is_available()`.
-        let simd = unsafe { pulp::aarch64::Neon::new_unchecked() };
-        simd.vectorize(move || super::nearest_l2_impl(simd, rows, ct, k, labels, dists))
-    }
+// `target_feature:` mode (see `levels.rs`): this kernel is big enough that, without LTO,
+// a `vectorize` closure around it was not inlined and ran with no target features.
+kernel_levels! {
+    target_feature:
+    fn nearest_l2(rows: &[f32], ct: &[f32], k: usize, labels: &mut [u32], dists: &mut [f32]) => nearest_l2_impl;
 }
