@@ -44,11 +44,11 @@ fn one_by_one<S: Simd, const N: usize>(s: S, acc: [S::f32s; N]) -> [f32; N] {
     out
 }
 
-/// The first `N` lanes of `v` (`N <= 16`).
+/// The first `N` lanes of `v` (`N <= v.len()`; missing lanes read as zero).
 #[inline(always)]
-fn first<const N: usize>(v: [f32; 16]) -> [f32; N] {
+fn first<const N: usize>(v: &[f32]) -> [f32; N] {
     let mut out = [0.0; N];
-    let n = N.min(16);
+    let n = N.min(v.len());
     out[..n].copy_from_slice(&v[..n]);
     out
 }
@@ -138,9 +138,7 @@ mod x86 {
             let low_halves = self.avx._mm256_permute2f128_ps::<0x20>(lo, hi);
             let high_halves = self.avx._mm256_permute2f128_ps::<0x31>(lo, hi);
             let total = self.avx._mm256_add_ps(low_halves, high_halves);
-            let mut out = [0.0; 16];
-            out[..8].copy_from_slice(&cast::<_, [f32; 8]>(total));
-            super::first(out)
+            super::first(&cast::<_, [f32; 8]>(total))
         }
     }
 
@@ -166,7 +164,7 @@ mod x86 {
             let hi = quad16(self, pair16(self, v[4], v[5]), pair16(self, v[6], v[7]));
             // [lo01, lo23, hi01, hi23], then [lo, hi, lo, hi]: rows 0-7 in lanes 0-7.
             let r = halves16(self, lo, hi);
-            super::first(cast(halves16(self, r, r)))
+            super::first(&cast::<_, [f32; 16]>(halves16(self, r, r)))
         }
     }
 }
