@@ -21,26 +21,12 @@ pub(crate) struct ByteScratch {
 }
 
 /// Row minima then row maxima of a `m × ksub` table, into `out` (`2m`).
-pub(crate) fn row_bounds(table: &[f32], ksub: usize, out: &mut [f32]) {
+pub(crate) fn row_bounds(kern: &Kernels, table: &[f32], ksub: usize, out: &mut [f32]) {
     let m = table.len() / ksub.max(1);
     let (lo, hi) = out.split_at_mut(m.min(out.len()));
-    for ((row, l), h) in table.chunks_exact(ksub.max(1)).zip(lo).zip(hi) {
-        // Sixteen lanes of selects (finite input, so no NaN handling): they vectorize,
-        // where `f32::min` folds run one compare at a time.
-        let (mut a, mut b) = ([f32::INFINITY; 16], [f32::NEG_INFINITY; 16]);
-        let (chunks, tail) = row.as_chunks::<16>();
-        for c in chunks {
-            for t in 0..16 {
-                a[t] = if c[t] < a[t] { c[t] } else { a[t] };
-                b[t] = if c[t] > b[t] { c[t] } else { b[t] };
-            }
-        }
-        *l = tail.iter().chain(&a).fold(f32::INFINITY, |x, &y| x.min(y));
-        *h = tail
-            .iter()
-            .chain(&b)
-            .fold(f32::NEG_INFINITY, |x, &y| x.max(y));
-    }
+    let rows = &table[..m * ksub];
+    kern.row_mins(rows, ksub, &mut lo[..m]);
+    kern.row_maxs(rows, ksub, &mut hi[..m]);
 }
 
 /// What every byte-table probe of one query shares, made once per query.

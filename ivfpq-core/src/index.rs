@@ -134,6 +134,13 @@ impl IvfPqIndex {
         let (assign, codes) = self.model.encode(data);
         let w = self.model.code_len();
         let quantizer = self.model.quantizer();
+        // Room for every row first: growing by doubling would copy each list's vectors
+        // again at every step.
+        let mut counts = vec![0usize; self.partitions.len()];
+        assign.iter().for_each(|&l| counts[l as usize] += 1);
+        for (p, &c) in self.partitions.iter_mut().zip(&counts) {
+            p.reserve(c, w, dim);
+        }
         for i in 0..n {
             self.partitions[assign[i] as usize].push(
                 quantizer,

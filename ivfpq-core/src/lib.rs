@@ -5,6 +5,7 @@
 //! Every entry point validates its input and returns an [`IvfPqError`] naming the bad
 //! parameter; nothing here panics on user input.
 
+mod blocks;
 mod byte_scan;
 mod error;
 mod index;

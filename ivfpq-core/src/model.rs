@@ -5,6 +5,7 @@
 use ivfpq_simd::Kernels;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rayon::prelude::*;
 
 use crate::error::{IvfPqError, Result};
 use crate::kmeans::{self, KMeansParams, Nearest};
@@ -171,26 +172,46 @@ impl IvfPqModel {
     /// `−2⟨q_j, r_jc⟩` for the L2 family, `−⟨q_j, r_jc⟩` for dot, with `q` rotated first
     /// under OPQ. RaBitQ (`dim_pad`): the rotated query `P·q`.
     pub(crate) fn query_term(&self, kern: &Kernels, q: &[f32], qterm: &mut [f32]) {
+        self.query_terms(kern, &[q], qterm)
+    }
+
+    /// [`IvfPqModel::query_term`] of each of `qs`, into `out` (`qs.len()` terms of
+    /// [`IvfPqModel::query_term_len`]), bit for bit as one query at a time.
+    ///
+    /// The loops are turned so that each operand is read once for the group rather than
+    /// once per query: the OPQ rotation a block of rows at a time (3.7 MB at dim 960), the
+    /// codebooks one sub-quantizer at a time (16 KB each; 1 MB in all at dim 960, more
+    /// than L2). At dim 960 this was a fifth of a query's time.
+    pub(crate) fn query_terms(&self, kern: &Kernels, qs: &[&[f32]], out: &mut [f32]) {
+        let w = self.query_term_len();
         let (pq, rotation) = match &self.quantizer {
             Quantizer::Pq { pq, rotation } => (pq, rotation),
-            Quantizer::Rabitq(r) => return r.rotate(kern, q, qterm),
-        };
-        let ksub = pq.ksub();
-        match rotation {
-            Some(r) => {
-                let mut qr = vec![0.0; self.dim];
-                r.rotate(kern, q, &mut qr);
-                kern.pq_lut_dot(&qr, pq.codebooks_t(), ksub, qterm);
+            Quantizer::Rabitq(r) => {
+                for (q, o) in qs.iter().zip(out.chunks_exact_mut(w)) {
+                    r.rotate(kern, q, o);
+                }
+                return;
             }
-            None => kern.pq_lut_dot(q, pq.codebooks_t(), ksub, qterm),
-        }
+        };
+        let rotated = rotation.as_ref().map(|r| r.rotate_many(kern, qs));
+        let qs: Vec<&[f32]> = match &rotated {
+            Some(x) => x.chunks_exact(self.dim).collect(),
+            None => qs.to_vec(),
+        };
         // Cosine's shared table is `−2⟨q_j, r_jc⟩` like the L2 family's query term.
         let scale = if self.metric.is_l2_family() {
             -2.0
         } else {
             -1.0
         };
-        qterm.iter_mut().for_each(|x| *x *= scale);
+        let (ksub, dsub) = (pq.ksub(), pq.dsub());
+        for (j, cb) in pq.codebooks_t().chunks_exact(dsub * ksub).enumerate() {
+            for (q, o) in qs.iter().zip(out.chunks_exact_mut(w)) {
+                let o = &mut o[j * ksub..(j + 1) * ksub];
+                kern.pq_lut_dot(&q[j * dsub..(j + 1) * dsub], cb, ksub, o);
+                o.iter_mut().for_each(|x| *x *= scale);
+            }
+        }
     }
 
     /// The PQ table of `q` against centroid `l`, from its residual (rotated under OPQ),
@@ -288,7 +309,7 @@ impl IvfPqModel {
             .chunks_exact_mut(2 * m)
             .zip(t.chunks_exact(m * k))
         {
-            crate::byte_scan::row_bounds(tl, k, b);
+            crate::byte_scan::row_bounds(kern, tl, k, b);
         }
         self.precomputed = t;
     }
@@ -406,25 +427,45 @@ impl IvfPqModel {
 
     /// Partitions and codes (`n × code_len`, row-major) of rows already normalised for
     /// cosine: `m` PQ codes a row, or a RaBitQ row (sign nibbles, bit planes, factors).
+    ///
+    /// Rows go a tile at a time, tiles in parallel: a tile's residuals and sub-space
+    /// columns stay in cache from the coarse assignment to the codes. Encoding the whole
+    /// batch step by step wrote the residuals of every row out to memory and read them
+    /// back once per sub-space (at dim 960, 0.3 s of every 1.2 s per 65,536 rows).
     pub fn encode(&self, x: &[f32]) -> (Vec<u32>, Vec<u8>) {
+        let (d, w) = (self.dim, self.code_len());
+        let n = x.len() / d.max(1);
+        let (mut assign, mut codes) = (vec![0u32; n], vec![0u8; n * w]);
+        x.par_chunks(ENCODE_TILE * d.max(1))
+            .zip(assign.par_chunks_mut(ENCODE_TILE))
+            .zip(codes.par_chunks_mut(ENCODE_TILE * w.max(1)))
+            .for_each(|((xt, at), ct)| self.encode_tile(xt, at, ct));
+        (assign, codes)
+    }
+
+    /// [`IvfPqModel::encode`] of one tile, into `assign` and `codes`.
+    fn encode_tile(&self, x: &[f32], assign: &mut [u32], codes: &mut [u8]) {
         let coarse = self.coarse();
-        let (assign, _) = coarse.assign(x);
-        let mut residuals = coarse.residuals(x, &assign);
-        let codes = match &self.quantizer {
-            Quantizer::Rabitq(r) => r.encode_rows(&residuals),
+        let (labels, _) = coarse.assign(x);
+        let mut residuals = coarse.residuals(x, &labels);
+        assign.copy_from_slice(&labels);
+        match &self.quantizer {
+            Quantizer::Rabitq(r) => codes.copy_from_slice(&r.encode_rows(&residuals)),
             Quantizer::Pq { pq, rotation } => {
                 if let Some(r) = rotation {
                     let plain = residuals.clone();
                     r.rotate_rows(&plain, &mut residuals);
                 }
-                let mut codes = vec![0u8; assign.len() * pq.m()];
-                pq.encode(&residuals, &mut codes);
-                codes
+                pq.encode(&residuals, codes);
             }
-        };
-        (assign, codes)
+        }
     }
 }
+
+/// Rows per tile of [`IvfPqModel::encode`]: at most one GEMM tile of the coarse
+/// assignment (`kmeans::assign` tiles hold 256 rows or more), and at dim 960 a tile's
+/// residuals (1 MB) about fill L2.
+const ENCODE_TILE: usize = 256;
 
 /// Coarse centroids, borrowed: assignment and residuals, before a model exists.
 struct Coarse<'a> {

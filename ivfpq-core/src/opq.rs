@@ -96,6 +96,19 @@ impl Rotation {
         kern.dot_many(x, &self.r, out);
     }
 
+    /// Rotates each of `qs` into a row of the result (`qs.len() × dim`), bit for bit as
+    /// [`Rotation::rotate`] does, reading the matrix once for all of them (see
+    /// `crate::blocks`).
+    pub(crate) fn rotate_many(&self, kern: &Kernels, qs: &[&[f32]]) -> Vec<f32> {
+        let d = self.dim;
+        let mut out = vec![0.0f32; qs.len() * d];
+        crate::blocks::each_block(&self.r, d, qs.len(), |qi, block, first| {
+            let o = &mut out[qi * d + first..][..block.len() / d.max(1)];
+            kern.dot_many(qs[qi], block, o);
+        });
+        out
+    }
+
     /// Rotates every `dim`-wide row of `x` into `out` (`out = X·Rᵀ`).
     pub fn rotate_rows(&self, x: &[f32], out: &mut [f32]) {
         let d = self.dim;

@@ -26,6 +26,14 @@ impl Vectors {
         }
     }
 
+    fn reserve(&mut self, values: usize) {
+        match self {
+            Vectors::F32(v) => v.reserve(values),
+            Vectors::F16(v) => v.reserve(values),
+            Vectors::None => {}
+        }
+    }
+
     fn push(&mut self, row: &[f32]) {
         match self {
             Vectors::F32(v) => v.extend_from_slice(row),
@@ -72,6 +80,15 @@ impl Partition {
     /// Whether the partition holds no vectors.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
+    }
+
+    /// Makes room for `n` more vectors of `code_len` code bytes and `dim` coordinates
+    /// (RaBitQ's records and factors grow as they are pushed).
+    pub(crate) fn reserve(&mut self, n: usize, code_len: usize, dim: usize) {
+        self.ids.reserve(n);
+        // Codes come in blocks of 32 vectors; one more block covers the rounding.
+        self.codes.reserve((n + 32) * code_len);
+        self.vectors.reserve(n * dim);
     }
 
     /// Appends one vector: its code (one row of [`crate::IvfPqModel::encode`]) goes into

@@ -266,7 +266,9 @@ impl<'a> QueryBatch<'a> {
                 },
                 |sc, part| {
                     let mut t = TopK::new(self.candidates());
-                    self.scan_probes(q, lists, part, sc, &mut t);
+                    let qterm = std::mem::take(&mut sc.qterm);
+                    self.scan_probes((q, &qterm), lists, part, sc, &mut t);
+                    sc.qterm = qterm;
                     t
                 },
             )
@@ -299,7 +301,8 @@ impl<'a> QueryBatch<'a> {
     /// fills the query-only table term in `s.qterm`.
     fn probe(&self, q: &[f32], s: &mut Scratch) -> Vec<(u32, f32)> {
         self.coarse(q, self.model.centroids(), &mut s.coarse);
-        self.nearest(q, &s.coarse, &mut s.qterm)
+        self.model.query_term(self.kern, q, &mut s.qterm);
+        self.nearest(&s.coarse)
     }
 
     /// Coarse distances (L2², or `−dot`) of `q` to the centroid rows `c`, into `out`.
@@ -312,11 +315,9 @@ impl<'a> QueryBatch<'a> {
         }
     }
 
-    /// The `nprobe` partitions of least `coarse` distance, nearest first; fills `qterm`
-    /// with `q`'s query-only table term.
-    fn nearest(&self, q: &[f32], coarse: &[f32], qterm: &mut [f32]) -> Vec<(u32, f32)> {
-        let (kern, model) = (self.kern, self.model);
-        let nlist = model.nlist();
+    /// The `nprobe` partitions of least `coarse` distance, nearest first.
+    fn nearest(&self, coarse: &[f32]) -> Vec<(u32, f32)> {
+        let nlist = self.model.nlist();
         let nprobe = self.params.nprobe.min(nlist);
         let mut order: Vec<(u32, f32)> = coarse
             .iter()
@@ -329,14 +330,14 @@ impl<'a> QueryBatch<'a> {
             order.truncate(nprobe);
         }
         order.sort_unstable_by(by);
-        model.query_term(kern, q, qterm);
         order
     }
 
-    /// Scans the probed partitions into `top`, keyed by `(partition << 32) | offset`.
+    /// Scans the probed partitions into `top`, keyed by `(partition << 32) | offset`;
+    /// `qterm` is `q`'s query-only table term.
     fn scan_probes(
         &self,
-        q: &[f32],
+        (q, qterm): (&[f32], &[f32]),
         lists: &dyn Lists,
         probes: &[(u32, f32)],
         s: &mut Scratch,
@@ -351,7 +352,7 @@ impl<'a> QueryBatch<'a> {
         // query, not once per probe.
         let shared_lut = self.shared_table();
         let mut suffix_ready = false;
-        let query_bytes = self.query_bytes(&s.qterm);
+        let query_bytes = self.query_bytes(qterm);
         let bits = self.byte_bits();
         for &(l, coarse) in probes {
             let Some(part) = lists.list(l as usize) else {
@@ -362,7 +363,7 @@ impl<'a> QueryBatch<'a> {
             }
             if let Some(bits) = bits {
                 let (src, bias) = self.table_source(
-                    (q, &s.qterm),
+                    (q, qterm),
                     &query_bytes,
                     (l, coarse),
                     &mut s.lut,
@@ -371,7 +372,7 @@ impl<'a> QueryBatch<'a> {
                 self.scan_bytes_list((src, bits), bias, (l, part), &mut s.fast, top);
                 continue;
             }
-            let (lut, bias) = self.probe_table(q, &s.qterm, (l, coarse), &mut s.lut);
+            let (lut, bias) = self.probe_table(q, qterm, (l, coarse), &mut s.lut);
             s.dists.resize(part.ids.len(), 0.0);
             let threshold = top.threshold();
             let bound = if threshold.is_finite() && m >= 4 {

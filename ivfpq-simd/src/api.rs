@@ -416,6 +416,21 @@ impl Kernels {
         );
         (self.row_mins)(rows, row_len, out)
     }
+
+    /// `out[r]` = the maximum of row `r` of `rows`: with [`Kernels::row_mins`], the row
+    /// bounds that size a byte table's scale.
+    ///
+    /// # Panics
+    /// If `rows.len() != row_len * out.len()`.
+    #[inline]
+    pub fn row_maxs(&self, rows: &[f32], row_len: usize, out: &mut [f32]) {
+        assert_eq!(
+            rows.len(),
+            row_len * out.len(),
+            "row_maxs: rows is not out.len() x row_len"
+        );
+        (self.row_maxs)(rows, row_len, out)
+    }
 }
 
 fn check_lut(q: &[f32], cb_t: &[f32], ksub: usize, out: &[f32]) {

@@ -281,29 +281,64 @@ fn add_impl<S: Simd>(s: S, a: &[f32], b: &[f32], out: &mut [f32]) {
     }
 }
 
-/// `out[r] = min(rows[r])` for consecutive rows of `row_len` values.
+/// `out[r]` = the minimum (`MAX = false`) or maximum (`MAX = true`) of `rows[r]`, for
+/// consecutive rows of `row_len` values. Finite input: NaN handling follows the ISA.
 #[inline(always)]
-fn row_mins_impl<S: Simd>(s: S, rows: &[f32], row_len: usize, out: &mut [f32]) {
+fn row_extremes_impl<S: Simd, const MAX: bool>(
+    s: S,
+    rows: &[f32],
+    row_len: usize,
+    out: &mut [f32],
+) {
+    let init = if MAX {
+        f32::NEG_INFINITY
+    } else {
+        f32::INFINITY
+    };
     if row_len == 0 {
-        out.fill(f32::INFINITY);
+        out.fill(init);
         return;
     }
+    let pick = |a, b| {
+        if MAX {
+            s.max_f32s(a, b)
+        } else {
+            s.min_f32s(a, b)
+        }
+    };
     for (row, o) in rows.chunks_exact(row_len).zip(out.iter_mut()) {
         let (head, tail) = S::as_simd_f32s(row);
-        let mut mv = [s.splat_f32s(f32::INFINITY); 2];
+        // Two chains, so consecutive compares do not wait on each other.
+        let mut mv = [s.splat_f32s(init); 2];
         for (i, v) in head.iter().enumerate() {
-            mv[i & 1] = s.min_f32s(mv[i & 1], *v);
+            mv[i & 1] = pick(mv[i & 1], *v);
         }
-        let mut m = s.reduce_min_f32s(s.min_f32s(mv[0], mv[1]));
+        let v = pick(mv[0], mv[1]);
+        let mut m = if MAX {
+            s.reduce_max_f32s(v)
+        } else {
+            s.reduce_min_f32s(v)
+        };
         for &x in tail {
-            m = m.min(x);
+            m = if MAX { m.max(x) } else { m.min(x) };
         }
         *o = m;
     }
 }
 
+#[inline(always)]
+fn row_mins_impl<S: Simd>(s: S, rows: &[f32], row_len: usize, out: &mut [f32]) {
+    row_extremes_impl::<S, false>(s, rows, row_len, out)
+}
+
+#[inline(always)]
+fn row_maxs_impl<S: Simd>(s: S, rows: &[f32], row_len: usize, out: &mut [f32]) {
+    row_extremes_impl::<S, true>(s, rows, row_len, out)
+}
+
 kernel_levels! {
     fn row_mins(rows: &[f32], row_len: usize, out: &mut [f32]) => row_mins_impl;
+    fn row_maxs(rows: &[f32], row_len: usize, out: &mut [f32]) => row_maxs_impl;
     fn add(a: &[f32], b: &[f32], out: &mut [f32]) => add_impl;
     fn argmin_sum(a: &[f32], b: &[f32]) -> (usize, f32) => argmin_sum_impl;
     fn dot(a: &[f32], b: &[f32]) -> f32 => dot_impl;

@@ -62,6 +62,9 @@ pub fn unpack_pq8_code(blocked: &[u8], m: usize, i: usize, out: &mut [u8]) {
 
 /// One sub-quantizer's table: `out[c] = Σ_d f(q[d], cb_t[d * ksub + c])` where `f` is the
 /// squared difference (`IP = false`) or the product (`IP = true`).
+///
+/// Each centroid's sum runs over `d` in order, one FMA a step, however many centroids
+/// are taken together, so every grouping gives the same bits (`nearest_l2` relies on it).
 #[inline(always)]
 fn lut_sub<S: Simd, const IP: bool>(s: S, q: &[f32], cb_t: &[f32], out: &mut [f32]) {
     let ksub = out.len();
@@ -69,28 +72,29 @@ fn lut_sub<S: Simd, const IP: bool>(s: S, q: &[f32], cb_t: &[f32], out: &mut [f3
     let full = ksub / lanes;
     {
         let (heads, _) = S::as_mut_simd_f32s(out);
-        // Four vectors of centroids at a time: four independent FMA chains hide the
-        // latency when dsub is small (a single chain would stall on every add).
-        let chunk = |v: usize, d: usize| {
-            S::as_simd_f32s(&cb_t[d * ksub + v * lanes..d * ksub + (v + 1) * lanes]).0[0]
-        };
+        // Coordinate `d`'s row of centroids, as whole vectors.
+        let row = |d: usize| &S::as_simd_f32s(&cb_t[d * ksub..(d + 1) * ksub]).0[..full];
         let step = |acc, qd, c| crate::distance::fma_step::<S, IP>(s, acc, qd, c);
-        let (quads, rest) = pulp::as_arrays_mut::<4, _>(heads);
-        for (g, o) in quads.iter_mut().enumerate() {
-            let mut acc = [s.splat_f32s(0.0); 4];
+        // Eight vectors of centroids at a time: eight independent FMA chains keep the FMA
+        // unit busy through its latency, with room for the loads (four left it idle
+        // two cycles in three at dsub 16).
+        let (octs, rest) = pulp::as_arrays_mut::<8, _>(heads);
+        for (g, o) in octs.iter_mut().enumerate() {
+            let mut acc = [s.splat_f32s(0.0); 8];
             for (d, &qd) in q.iter().enumerate() {
                 let qv = s.splat_f32s(qd);
-                for l in 0..4 {
-                    acc[l] = step(acc[l], qv, chunk(4 * g + l, d));
+                let c = &row(d)[8 * g..8 * g + 8];
+                for l in 0..8 {
+                    acc[l] = step(acc[l], qv, c[l]);
                 }
             }
             *o = acc;
         }
-        let base = 4 * quads.len();
+        let base = 8 * octs.len();
         for (i, o) in rest.iter_mut().enumerate() {
             let mut acc = s.splat_f32s(0.0);
             for (d, &qd) in q.iter().enumerate() {
-                acc = step(acc, s.splat_f32s(qd), chunk(base + i, d));
+                acc = step(acc, s.splat_f32s(qd), row(d)[base + i]);
             }
             *o = acc;
         }

@@ -254,3 +254,10 @@ pub fn row_mins(rows: &[f32], row_len: usize) -> Vec<f32> {
         .map(|r| r.iter().fold(f32::INFINITY, |a, &b| a.min(b)))
         .collect()
 }
+
+/// Maximum of each `row_len`-wide row.
+pub fn row_maxs(rows: &[f32], row_len: usize) -> Vec<f32> {
+    rows.chunks_exact(row_len)
+        .map(|r| r.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)))
+        .collect()
+}

@@ -379,6 +379,8 @@ proptest! {
                 let mut mins = vec![f32::NAN; rows];
                 k.row_mins(&a[..rows * row_len], row_len, &mut mins);
                 prop_assert_eq!(&mins, &reference::row_mins(&a[..rows * row_len], row_len), "{}", k.level());
+                k.row_maxs(&a[..rows * row_len], row_len, &mut mins);
+                prop_assert_eq!(&mins, &reference::row_maxs(&a[..rows * row_len], row_len), "{}", k.level());
             }
         }
     }

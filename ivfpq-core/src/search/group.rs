@@ -17,6 +17,7 @@
 use ivfpq_simd::TopK;
 
 use super::{Candidate, QueryBatch, Scratch};
+use crate::blocks;
 use crate::byte_scan::{Bits, QueryBytes};
 use crate::lists::{ListRef, Lists};
 use crate::pq::KSUB;
@@ -28,10 +29,6 @@ const GROUP: usize = 32;
 /// Code bytes of the next list prefetched while the current one is scanned.
 const PREFETCH_CODES: usize = 4096;
 
-/// Centroids per block of the group's coarse distances: a multiple of 4, and 240 KB at
-/// dim 960, so a block stays in L2 across the group.
-const COARSE_BLOCK: usize = 64;
-
 impl QueryBatch<'_> {
     /// Queries per group for a batch of `nq`: smaller groups when the batch is small, so
     /// every thread still gets work.
@@ -41,27 +38,30 @@ impl QueryBatch<'_> {
             .max(1)
     }
 
-    /// Coarse distances of every query in `qs` (`qs.len() × nlist`).
-    ///
-    /// Centroids are taken a block at a time, and each block stays in cache while every
-    /// query of the group reads it; one query at a time would stream all centroids from
-    /// memory per query (1.7 MB for 447 × 960). Blocks are a multiple of 4 rows, the unit
-    /// of the many-row kernels, so each distance is computed exactly as `probe` computes
-    /// it and the probes are the same.
+    /// Coarse distances of every query in `qs` (`qs.len() × nlist`), a block of
+    /// centroids at a time (`crate::blocks`): one query at a time would stream all
+    /// centroids from memory per query (1.7 MB for 447 × 960). Each distance is computed
+    /// exactly as `probe` computes it, so the probes are the same.
     pub(super) fn group_coarse(&self, qs: &[&[f32]], s: &mut Scratch) -> Vec<f32> {
         let (nlist, dim) = (self.model.nlist(), self.model.dim());
         let mut coarse = std::mem::take(&mut s.group_coarse);
         coarse.clear();
         coarse.resize(qs.len() * nlist, 0.0);
-        let centroids = self.model.centroids();
-        for (b, block) in centroids.chunks(COARSE_BLOCK * dim.max(1)).enumerate() {
-            let lo = b * COARSE_BLOCK;
-            let hi = lo + block.len() / dim.max(1);
-            for (qi, q) in qs.iter().enumerate() {
-                self.coarse(q, block, &mut coarse[qi * nlist + lo..qi * nlist + hi]);
-            }
-        }
+        blocks::each_block(self.model.centroids(), dim, qs.len(), |qi, block, first| {
+            let out = &mut coarse[qi * nlist + first..][..block.len() / dim.max(1)];
+            self.coarse(qs[qi], block, out);
+        });
         coarse
+    }
+
+    /// Query-only table terms of every query in `qs`, into `s.group_qterms` (one term of
+    /// `s.qterm.len()` a query), read operand by operand for the group
+    /// (`IvfPqModel::query_terms`).
+    fn group_qterms(&self, qs: &[&[f32]], s: &mut Scratch) {
+        let w = s.qterm.len();
+        s.group_qterms.clear();
+        s.group_qterms.resize(qs.len() * w, 0.0);
+        self.model.query_terms(self.kern, qs, &mut s.group_qterms);
     }
 
     /// Scans the probed lists of every query in `qs`; returns each query's candidates,
@@ -80,18 +80,21 @@ impl QueryBatch<'_> {
             Some(_) => {}
         }
         let coarse = self.group_coarse(qs, s);
-        let nlist = self.model.nlist();
+        let (nlist, w) = (self.model.nlist(), s.qterm.len());
+        self.group_qterms(qs, s);
+        let qterms = std::mem::take(&mut s.group_qterms);
         let out = qs
             .iter()
             .enumerate()
             .map(|(qi, q)| {
-                let row = &coarse[qi * nlist..(qi + 1) * nlist];
-                let probes = self.nearest(q, row, &mut s.qterm);
+                let probes = self.nearest(&coarse[qi * nlist..(qi + 1) * nlist]);
                 let mut top = TopK::new(self.candidates());
-                self.scan_probes(q, lists, &probes, s, &mut top);
+                let qterm = &qterms[qi * w..(qi + 1) * w];
+                self.scan_probes((q, qterm), lists, &probes, s, &mut top);
                 self.to_candidates(lists, top)
             })
             .collect();
+        s.group_qterms = qterms;
         s.group_coarse = coarse;
         out
     }
@@ -101,20 +104,17 @@ impl QueryBatch<'_> {
     /// list, ordered by the list's best rank. Leaves each query's query-only term in
     /// `s.group_qterms`.
     pub(super) fn plan_by_list(&self, qs: &[&[f32]], s: &mut Scratch) -> (Vec<Visit>, Vec<Run>) {
-        let mut qterms = std::mem::take(&mut s.group_qterms);
-        qterms.clear();
         let coarse = self.group_coarse(qs, s);
+        self.group_qterms(qs, s);
         let nlist = self.model.nlist();
         let mut visits: Vec<Visit> = Vec::new();
-        for (qi, q) in qs.iter().enumerate() {
+        for qi in 0..qs.len() {
             let row = &coarse[qi * nlist..(qi + 1) * nlist];
-            for (rank, (l, c)) in self.nearest(q, row, &mut s.qterm).into_iter().enumerate() {
+            for (rank, (l, c)) in self.nearest(row).into_iter().enumerate() {
                 visits.push((l, rank as u32, qi as u32, c));
             }
-            qterms.extend_from_slice(&s.qterm);
         }
         s.group_coarse = coarse;
-        s.group_qterms = qterms;
         visits.sort_unstable_by_key(|v| (v.0, v.2));
         let mut runs: Vec<Run> = Vec::new();
         for (i, v) in visits.iter().enumerate() {

@@ -97,7 +97,7 @@ impl<'a> QueryBatch<'a> {
             QueryBytes::Shared(b)
         } else if self.model.precomputed_bounds(0).is_some() {
             let mut bounds = vec![0.0; 2 * pq.m()];
-            byte_scan::row_bounds(qterm, pq.ksub(), &mut bounds);
+            byte_scan::row_bounds(self.kern, qterm, pq.ksub(), &mut bounds);
             QueryBytes::Bounds(bounds)
         } else {
             QueryBytes::PerProbe
