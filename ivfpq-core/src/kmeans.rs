@@ -55,7 +55,7 @@ pub fn assign(
     let kern = ivfpq_simd::Kernels::active();
     let k = c_norms.len();
     if dim <= DIRECT_MAX_DIM {
-        return assign_direct(kern, x, dim, c, nearest, labels, dists);
+        return assign_direct(kern, x, dim, (c, c_norms), nearest, labels, dists);
     }
     let tile = tile_rows(k);
     let cref = MatRef::from_row_major_slice(c, k, dim);
@@ -95,7 +95,8 @@ pub fn assign(
 /// At or below this width distances are computed directly, in registers, from the
 /// transposed centroids: a GEMM with a K of 2 is all packing overhead, and at 16 (the
 /// default PQ sub-space) the fused kernel still beats faer's GEMM plus the argmin pass
-/// (PQ k-means on synth960, m = 60: 9.6 s → 7.2 s).
+/// (PQ k-means on synth960, m = 60: 9.6 s → 7.2 s; about 6 s since it scores
+/// `‖c‖² − 2·x·c`, as the GEMM path does, with one FMA a coordinate).
 const DIRECT_MAX_DIM: usize = 16;
 
 /// `assign` for narrow rows (PQ sub-spaces), from the centroids transposed (`dim × k`) so
@@ -105,7 +106,7 @@ fn assign_direct(
     kern: &ivfpq_simd::Kernels,
     x: &[f32],
     dim: usize,
-    c: &[f32],
+    (c, c_norms): (&[f32], &[f32]),
     nearest: Nearest,
     labels: &mut [u32],
     dists: &mut [f32],
@@ -124,7 +125,7 @@ fn assign_direct(
         x.par_chunks(CHUNK * dim)
             .zip(labels.par_chunks_mut(CHUNK))
             .zip(dists.par_chunks_mut(CHUNK))
-            .for_each(|((xt, lt), dt)| kern.nearest_l2(xt, &ct, k, lt, dt));
+            .for_each(|((xt, lt), dt)| kern.nearest_l2(xt, &ct, c_norms, lt, dt));
         return;
     }
     let zeros = vec![0f32; k];

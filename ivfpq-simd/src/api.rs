@@ -348,14 +348,15 @@ impl Kernels {
         (self.argmin_sum)(a, b)
     }
 
-    /// For each short row of `rows`, its nearest of `k` centroids by squared L2: into
-    /// `labels[i]` and `dists[i]`, the index and value of the first minimum of
-    /// `Σ_d (x[d] − ct[d·k + c])²`. `ct` is the centroid matrix transposed (`dim × k`,
-    /// `dim = ct.len() / k`), as [`Kernels::pq_lut_l2`] takes one sub-quantizer's.
+    /// For each short row of `rows`, its nearest of `k = norms.len()` centroids by
+    /// squared L2: into `labels[i]` the first minimum of the score `norms[c] − 2·x·c`, and
+    /// into `dists[i]` that score plus `‖x‖²` (summed in order), at least 0. `ct` is the centroid matrix
+    /// transposed (`dim × k`, `dim = ct.len() / k`), as [`Kernels::pq_lut_dot`] takes one
+    /// sub-quantizer's; `norms` are the centroids' squared norms.
     ///
-    /// The result is `argmin_sum` over that lookup table, bit for bit, in one pass and
-    /// one call for all rows: k-means assignment in PQ sub-spaces. With `k = 0` every row
-    /// gets `(0, +inf)`.
+    /// The label is `argmin_sum(−2 · pq_lut_dot(x), norms)` bit for bit (the score of
+    /// the k-means GEMM path), in one pass and one call for all rows: k-means assignment
+    /// in PQ sub-spaces. With `k = 0` every row gets `(0, +inf)`.
     ///
     /// # Panics
     /// If `ct.len()` is not a multiple of `k`, or the rows are not `labels.len()` rows of
@@ -365,10 +366,11 @@ impl Kernels {
         &self,
         rows: &[f32],
         ct: &[f32],
-        k: usize,
+        norms: &[f32],
         labels: &mut [u32],
         dists: &mut [f32],
     ) {
+        let k = norms.len();
         let dim = ct.len().checked_div(k).unwrap_or(0);
         assert!(
             k == 0 || ct.len() == dim * k,
@@ -383,7 +385,7 @@ impl Kernels {
             k == 0 || rows.len() == labels.len() * dim,
             "nearest_l2: rows is not labels.len() x dim"
         );
-        (self.nearest_l2)(rows, ct, k, labels, dists)
+        (self.nearest_l2)(rows, ct, norms, labels, dists)
     }
 
     /// `out[i] = a[i] + b[i]`: assembling a probe's lookup table from its precomputed

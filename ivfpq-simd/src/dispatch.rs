@@ -127,8 +127,8 @@ pub struct Kernels {
     pub(crate) pq8_byte_scan: pq8_bytes::Pq8ByteScan,
 }
 
-/// `nearest_l2(rows, ct, k, labels, dists)`.
-pub(crate) type NearestL2 = fn(&[f32], &[f32], usize, &mut [u32], &mut [f32]);
+/// `nearest_l2(rows, ct, norms, labels, dists)`.
+pub(crate) type NearestL2 = fn(&[f32], &[f32], &[f32], &mut [u32], &mut [f32]);
 
 /// `pq4_quantize_sum(a, b, lo, hi, out) -> (scale, base)`.
 pub(crate) type Pq4QuantizeSum = fn(&[f32], &[f32], &[f32], &[f32], &mut [u8]) -> (f32, f32);

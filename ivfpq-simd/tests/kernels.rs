@@ -402,24 +402,30 @@ proptest! {
         let x: Vec<f32> = (0..n * dim + off).map(|_| next()).collect();
         let ct: Vec<f32> = (0..dim * k + off).map(|_| next()).collect();
         let (xs, ct) = (&x[off..], &ct[off..]);
+        let norms: Vec<f32> = (0..k).map(|c| (0..dim).map(|d| ct[d * k + c].powi(2)).sum()).collect();
         for kern in levels() {
             let (mut labels, mut dists) = (vec![7u32; n], vec![f32::NAN; n]);
-            kern.nearest_l2(if k == 0 { &[] } else { xs }, ct, k, &mut labels, &mut dists);
+            kern.nearest_l2(if k == 0 { &[] } else { xs }, ct, &norms, &mut labels, &mut dists);
             for (i, x) in xs.chunks_exact(dim).enumerate() {
                 let got = (labels[i] as usize, dists[i]);
                 if k == 0 {
                     prop_assert_eq!(got, (0, f32::INFINITY));
                     continue;
                 }
-                // Bit-identical to the table kernel's first minimum at the same level.
+                // Bit-identical to the first minimum of the inner-product table's score at
+                // the same level.
                 let mut lut = vec![0.0; k];
-                kern.pq_lut_l2(x, ct, k, &mut lut);
-                prop_assert_eq!(got, kern.argmin_sum(&lut, &vec![0.0; k]), "{}", kern.level());
+                kern.pq_lut_dot(x, ct, k, &mut lut);
+                lut.iter_mut().for_each(|v| *v *= -2.0);
+                let (best, score) = kern.argmin_sum(&lut, &norms);
+                let xn = x.iter().fold(0.0f32, |a, v| a + v * v);
+                prop_assert_eq!(got, (best, (score + xn).max(0.0)), "{}", kern.level());
                 // And within rounding of the scalar reference.
                 let want = reference::nearest_l2(x, ct, k);
-                prop_assert!((got.1 - want.1).abs() <= 1e-5 * (1.0 + want.1.abs()), "{}", kern.level());
+                let tol = 1e-5 * (1.0 + want.1.abs() + kern.norm_sq(x));
+                prop_assert!((got.1 - want.1).abs() <= tol, "{}", kern.level());
                 let at: f32 = x.iter().enumerate().map(|(d, v)| (v - ct[d * k + got.0]).powi(2)).sum();
-                prop_assert!((at - want.1).abs() <= 1e-5 * (1.0 + want.1.abs()), "{}", kern.level());
+                prop_assert!((at - want.1).abs() <= tol, "{}", kern.level());
             }
         }
     }
