@@ -43,5 +43,5 @@ mod topk;
 pub use dispatch::{Kernels, Level, SimdError, level, try_level};
 pub use pq::{PQ8_BLOCK, pack_pq8_blocks, pq8_blocked_len, unpack_pq8_code};
 pub use pq4::{PQ4_BLOCK, pack_pq4_blocks, pq4_blocked_len, pq4_code, pq4_m_pad, pq4_push};
-pub use prefetch::prefetch;
+pub use prefetch::{prefetch, prefetch_l2};
 pub use topk::TopK;
