@@ -7,6 +7,7 @@ use arrow_array::types::{Float32Type, Int64Type, UInt64Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use ivfpq_simd::Kernels;
+use rayon::prelude::*;
 
 use crate::error::{IvfPqError, Result};
 use crate::metric::Metric;
@@ -134,21 +135,31 @@ impl IvfPqIndex {
         let (assign, codes) = self.model.encode(data);
         let w = self.model.code_len();
         let quantizer = self.model.quantizer();
-        // Room for every row first: growing by doubling would copy each list's vectors
-        // again at every step.
-        let mut counts = vec![0usize; self.partitions.len()];
-        assign.iter().for_each(|&l| counts[l as usize] += 1);
-        for (p, &c) in self.partitions.iter_mut().zip(&counts) {
-            p.reserve(c, w, dim);
+        // Rows grouped by partition (a counting sort, stable: each partition receives its
+        // rows in input order), then the partitions filled in parallel, each with room
+        // for all of its rows first (growing by doubling would copy them again).
+        let mut start = vec![0usize; self.partitions.len() + 1];
+        assign.iter().for_each(|&l| start[l as usize + 1] += 1);
+        for l in 0..self.partitions.len() {
+            start[l + 1] += start[l];
         }
-        for i in 0..n {
-            self.partitions[assign[i] as usize].push(
-                quantizer,
-                &codes[i * w..(i + 1) * w],
-                ids[i],
-                &data[i * dim..(i + 1) * dim],
-            );
+        let mut next = start.clone();
+        let mut order = vec![0usize; n];
+        for (i, &l) in assign.iter().enumerate() {
+            order[next[l as usize]] = i;
+            next[l as usize] += 1;
         }
+        self.partitions
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(l, part)| {
+                let rows = &order[start[l]..start[l + 1]];
+                part.reserve(rows.len(), w, dim);
+                for &i in rows {
+                    let code = &codes[i * w..(i + 1) * w];
+                    part.push(quantizer, code, ids[i], &data[i * dim..(i + 1) * dim]);
+                }
+            });
         tracing::debug!(n, total = self.len(), "added vectors");
         Ok(())
     }

@@ -1,5 +1,7 @@
 //! Input checks shared by training, adding and searching.
 
+use rayon::prelude::*;
+
 use crate::error::{IvfPqError, Result};
 
 /// Checks that `data` is `n × dim` with `n ≥ 1` and every value finite; returns `n`.
@@ -20,7 +22,18 @@ pub(crate) fn rows(param: &'static str, data: &[f32], dim: usize) -> Result<usiz
             got: data.len() % dim,
         });
     }
-    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+    // In parallel: a training set or batch of adds can be gigabytes.
+    if let Some(i) = data
+        .par_chunks(1 << 16)
+        .position_first(|c| c.iter().any(|x| !x.is_finite()))
+        .and_then(|c| {
+            let at = c << 16;
+            data[at..]
+                .iter()
+                .position(|x| !x.is_finite())
+                .map(|i| at + i)
+        })
+    {
         return Err(IvfPqError::NotFinite {
             param,
             row: i / dim,
@@ -31,14 +44,12 @@ pub(crate) fn rows(param: &'static str, data: &[f32], dim: usize) -> Result<usiz
     Ok(data.len() / dim)
 }
 
-/// Scales each `dim`-wide row of `data` to unit length in place (zero rows stay zero).
-pub(crate) fn normalize_rows(k: &ivfpq_simd::Kernels, data: &mut [f32], dim: usize) {
-    for row in data.chunks_exact_mut(dim) {
-        let n = k.norm_sq(row).sqrt();
-        if n > 0.0 {
-            let inv = 1.0 / n;
-            row.iter_mut().for_each(|x| *x *= inv);
-        }
+/// Scales `row` to unit length in place (a zero row stays zero).
+fn normalize(k: &ivfpq_simd::Kernels, row: &mut [f32]) {
+    let n = k.norm_sq(row).sqrt();
+    if n > 0.0 {
+        let inv = 1.0 / n;
+        row.iter_mut().for_each(|x| *x *= inv);
     }
 }
 
@@ -50,8 +61,16 @@ pub(crate) fn for_metric<'a>(
     dim: usize,
 ) -> std::borrow::Cow<'a, [f32]> {
     if metric == crate::Metric::Cosine {
-        let mut v = data.to_vec();
-        normalize_rows(k, &mut v, dim);
+        // Copied and scaled row by row in parallel (a fresh zeroed buffer is mapped
+        // lazily, so its page faults are taken in parallel too).
+        let mut v = vec![0f32; data.len()];
+        v.par_chunks_exact_mut(dim.max(1))
+            .zip(data.par_chunks_exact(dim.max(1)))
+            .with_min_len(256)
+            .for_each(|(out, row)| {
+                out.copy_from_slice(row);
+                normalize(k, out);
+            });
         std::borrow::Cow::Owned(v)
     } else {
         std::borrow::Cow::Borrowed(data)

@@ -40,5 +40,7 @@ fn lines<T>(data: &[T], f: impl Fn(*const i8)) {
     let p = data.as_ptr().cast::<i8>();
     let bytes = std::mem::size_of_val(data);
     // `wrapping_add` stays inside `data` (`off < bytes`); nothing is dereferenced.
-    (0..bytes).step_by(64).for_each(|off| f(p.wrapping_add(off)));
+    (0..bytes)
+        .step_by(64)
+        .for_each(|off| f(p.wrapping_add(off)));
 }
