@@ -5,6 +5,8 @@
 //! rows a block at a time, each block read by every query of a group before the next,
 //! reads the operand once per group and serves the rest from cache.
 
+use std::ops::Range;
+
 /// Bytes of rows a block aims at: most of L1 (32 KB on Zen 4 and most x86 cores), so
 /// each query reads the block from L1 and only streams itself from L2. With blocks of
 /// 240 KB (in L2) the coarse distances were 26 % of a synth960 query at nprobe 2, and
@@ -18,18 +20,31 @@ pub(crate) fn block_rows(dim: usize) -> usize {
     (BLOCK_BYTES / (4 * dim.max(1)) / 8 * 8).max(8)
 }
 
-/// Calls `f(query, block, first)` for each block of the `dim`-wide `rows` (its first row
-/// is `first`) and each query index below `nq`, blocks outermost.
+/// Calls `f(queries, block, first)` for each block of the `dim`-wide `rows` (its first
+/// row is `first`) and each pair of query indices below `nq` (`queries` is `i..i + 2`, or
+/// `i..i + 1` for the last of an odd `nq`), blocks outermost. Pairs, because the
+/// two-query kernels (`Kernels::dot_many2`) read each row once for both.
 pub(crate) fn each_block(
     rows: &[f32],
     dim: usize,
     nq: usize,
-    mut f: impl FnMut(usize, &[f32], usize),
+    mut f: impl FnMut(Range<usize>, &[f32], usize),
 ) {
     let per = block_rows(dim);
     for (b, block) in rows.chunks(per * dim.max(1)).enumerate() {
-        for qi in 0..nq {
-            f(qi, block, b * per);
+        for i in (0..nq).step_by(2) {
+            f(i..(i + 2).min(nq), block, b * per);
         }
     }
+}
+
+/// The two rows `i` and `i + 1` of `out` (`width` wide), columns `cols`.
+pub(crate) fn two_rows(
+    out: &mut [f32],
+    width: usize,
+    i: usize,
+    cols: Range<usize>,
+) -> [&mut [f32]; 2] {
+    let (a, b) = out[i * width..(i + 2) * width].split_at_mut(width);
+    [&mut a[cols.clone()], &mut b[cols]]
 }

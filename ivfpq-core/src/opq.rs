@@ -102,9 +102,14 @@ impl Rotation {
     pub(crate) fn rotate_many(&self, kern: &Kernels, qs: &[&[f32]]) -> Vec<f32> {
         let d = self.dim;
         let mut out = vec![0.0f32; qs.len() * d];
-        crate::blocks::each_block(&self.r, d, qs.len(), |qi, block, first| {
-            let o = &mut out[qi * d + first..][..block.len() / d.max(1)];
-            kern.dot_many(qs[qi], block, o);
+        crate::blocks::each_block(&self.r, d, qs.len(), |p, block, first| {
+            let cols = first..first + block.len() / d.max(1);
+            if p.len() == 2 {
+                let o = crate::blocks::two_rows(&mut out, d, p.start, cols);
+                kern.dot_many2([qs[p.start], qs[p.start + 1]], block, o);
+            } else {
+                kern.dot_many(qs[p.start], block, &mut out[p.start * d..][cols]);
+            }
         });
         out
     }

@@ -315,6 +315,17 @@ impl<'a> QueryBatch<'a> {
         }
     }
 
+    /// [`QueryBatch::coarse`] of two queries, bit for bit (`Kernels::l2sq_many2`).
+    fn coarse2(&self, q: [&[f32]; 2], c: &[f32], out: [&mut [f32]; 2]) {
+        if self.model.metric().is_l2_family() {
+            self.kern.l2sq_many2(q, c, out);
+        } else {
+            let [a, b] = out;
+            self.kern.dot_many2(q, c, [&mut *a, &mut *b]);
+            a.iter_mut().chain(b.iter_mut()).for_each(|d| *d = -*d);
+        }
+    }
+
     /// The `nprobe` partitions of least `coarse` distance, nearest first.
     fn nearest(&self, coarse: &[f32]) -> Vec<(u32, f32)> {
         let nlist = self.model.nlist();

@@ -108,6 +108,8 @@ pub struct Kernels {
     pub(crate) norms_sq: fn(&[f32], usize, &mut [f32]),
     pub(crate) dot_many: fn(&[f32], &[f32], &mut [f32]),
     pub(crate) l2sq_many: fn(&[f32], &[f32], &mut [f32]),
+    pub(crate) dot_many2: Many2,
+    pub(crate) l2sq_many2: Many2,
     pub(crate) cosine_many: fn(&[f32], &[f32], &mut [f32]),
     pub(crate) pq_lut_l2: fn(&[f32], &[f32], usize, &mut [f32]),
     pub(crate) pq_lut_dot: fn(&[f32], &[f32], usize, &mut [f32]),
@@ -126,6 +128,9 @@ pub struct Kernels {
     pub(crate) pq8_quantize_sum: Pq4QuantizeSum,
     pub(crate) pq8_byte_scan: pq8_bytes::Pq8ByteScan,
 }
+
+/// `dot_many2(q0, q1, rows, out0, out1)` and the L2² form.
+pub(crate) type Many2 = fn(&[f32], &[f32], &[f32], &mut [f32], &mut [f32]);
 
 /// `nearest_l2(rows, ct, norms, labels, dists)`.
 pub(crate) type NearestL2 = fn(&[f32], &[f32], &[f32], &mut [u32], &mut [f32]);
@@ -147,6 +152,8 @@ macro_rules! table {
             norms_sq: distance::$m::norms_sq,
             dot_many: distance::$m::dot_many,
             l2sq_many: distance::$m::l2sq_many,
+            dot_many2: distance::pair::$m::dot_many2,
+            l2sq_many2: distance::pair::$m::l2sq_many2,
             cosine_many: distance::$m::cosine_many,
             pq_lut_l2: pq::$m::pq_lut_l2,
             pq_lut_dot: pq::$m::pq_lut_dot,
@@ -177,6 +184,8 @@ static AVX2: Kernels = table!(Level::Avx2, v3);
 static AVX512: Kernels = Kernels {
     dot_many: distance::v4_rows::dot_many,
     l2sq_many: distance::v4_rows::l2sq_many,
+    dot_many2: distance::v4_rows::dot_many2,
+    l2sq_many2: distance::v4_rows::l2sq_many2,
     ..table!(Level::Avx512, v4, pq8_bytes::pq8_byte_scan_avx512)
 };
 #[cfg(target_arch = "aarch64")]

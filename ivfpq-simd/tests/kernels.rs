@@ -76,9 +76,25 @@ proptest! {
         let mut x = seed | 1;
         let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale };
         let data: Vec<f32> = (0..off + dim * (rows + 1)).map(|_| next()).collect();
+        let other: Vec<f32> = (0..dim + 1).map(|_| next()).collect();
         let q = &data[off..off + dim];
         let r = &data[off + dim..];
+        // A second query, misaligned differently from the first.
+        let q2 = &other[1..];
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for k in levels() {
+            // The two-query forms equal two one-query calls, bit for bit.
+            let (mut a, mut b, mut one) = (vec![f32::NAN; rows], vec![f32::NAN; rows], vec![f32::NAN; rows]);
+            k.dot_many2([q, q2], r, [&mut a, &mut b]);
+            k.dot_many(q, r, &mut one);
+            prop_assert_eq!(bits(&a), bits(&one), "{} dot_many2, first query", k.level());
+            k.dot_many(q2, r, &mut one);
+            prop_assert_eq!(bits(&b), bits(&one), "{} dot_many2, second query", k.level());
+            k.l2sq_many2([q, q2], r, [&mut a, &mut b]);
+            k.l2sq_many(q, r, &mut one);
+            prop_assert_eq!(bits(&a), bits(&one), "{} l2sq_many2, first query", k.level());
+            k.l2sq_many(q2, r, &mut one);
+            prop_assert_eq!(bits(&b), bits(&one), "{} l2sq_many2, second query", k.level());
             let mut out = vec![f32::NAN; rows];
             k.dot_many(q, r, &mut out);
             for i in 0..rows {

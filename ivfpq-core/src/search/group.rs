@@ -47,9 +47,14 @@ impl QueryBatch<'_> {
         let mut coarse = std::mem::take(&mut s.group_coarse);
         coarse.clear();
         coarse.resize(qs.len() * nlist, 0.0);
-        blocks::each_block(self.model.centroids(), dim, qs.len(), |qi, block, first| {
-            let out = &mut coarse[qi * nlist + first..][..block.len() / dim.max(1)];
-            self.coarse(qs[qi], block, out);
+        blocks::each_block(self.model.centroids(), dim, qs.len(), |p, block, first| {
+            let cols = first..first + block.len() / dim.max(1);
+            if p.len() == 2 {
+                let out = blocks::two_rows(&mut coarse, nlist, p.start, cols);
+                self.coarse2([qs[p.start], qs[p.start + 1]], block, out);
+            } else {
+                self.coarse(qs[p.start], block, &mut coarse[p.start * nlist..][cols]);
+            }
         });
         coarse
     }
