@@ -154,7 +154,7 @@ impl IvfPqIndex {
             .enumerate()
             .for_each(|(l, part)| {
                 let rows = &order[start[l]..start[l + 1]];
-                part.reserve(rows.len(), w, dim);
+                part.reserve(quantizer, rows.len(), dim);
                 for &i in rows {
                     let code = &codes[i * w..(i + 1) * w];
                     part.push(quantizer, code, ids[i], &data[i * dim..(i + 1) * dim]);

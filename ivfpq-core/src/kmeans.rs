@@ -97,7 +97,7 @@ pub fn assign(
 /// default PQ sub-space) the fused kernel still beats faer's GEMM plus the argmin pass
 /// (PQ k-means on synth960, m = 60: 9.6 s → 7.2 s; about 6 s since it scores
 /// `‖c‖² − 2·x·c`, as the GEMM path does, with one FMA a coordinate).
-const DIRECT_MAX_DIM: usize = 16;
+pub(crate) const DIRECT_MAX_DIM: usize = 16;
 
 /// `assign` for narrow rows (PQ sub-spaces), from the centroids transposed (`dim × k`) so
 /// each instruction covers 16 centroids. L2 (every k-means) runs the fused
@@ -118,6 +118,22 @@ fn assign_direct(
             ct[d * k + j] = *v;
         }
     }
+    assign_transposed(kern, x, dim, (&ct, c_norms), nearest, labels, dists);
+}
+
+/// [`assign`] for rows at most [`DIRECT_MAX_DIM`] wide, from centroids already
+/// transposed (`ct`, `dim × k`, as `ProductQuantizer::codebooks_t` keeps each
+/// sub-quantizer's): encoding calls it per sub-space and tile without transposing again.
+pub(crate) fn assign_transposed(
+    kern: &ivfpq_simd::Kernels,
+    x: &[f32],
+    dim: usize,
+    (ct, c_norms): (&[f32], &[f32]),
+    nearest: Nearest,
+    labels: &mut [u32],
+    dists: &mut [f32],
+) {
+    let k = c_norms.len();
     const CHUNK: usize = 1024;
     if nearest == Nearest::L2 {
         // One fused pass per row (distances, running minimum, first index), one call per
@@ -125,7 +141,7 @@ fn assign_direct(
         x.par_chunks(CHUNK * dim)
             .zip(labels.par_chunks_mut(CHUNK))
             .zip(dists.par_chunks_mut(CHUNK))
-            .for_each(|((xt, lt), dt)| kern.nearest_l2(xt, &ct, c_norms, lt, dt));
+            .for_each(|((xt, lt), dt)| kern.nearest_l2(xt, ct, c_norms, lt, dt));
         return;
     }
     let zeros = vec![0f32; k];
@@ -136,7 +152,7 @@ fn assign_direct(
             || vec![0f32; k],
             |buf, ((xt, lt), dt)| {
                 for ((row, l), d) in xt.chunks_exact(dim).zip(lt.iter_mut()).zip(dt.iter_mut()) {
-                    kern.pq_lut_dot(row, &ct, k, buf);
+                    kern.pq_lut_dot(row, ct, k, buf);
                     buf.iter_mut().for_each(|v| *v = -*v);
                     let (best, score) = kern.argmin_sum(buf, &zeros);
                     *l = best as u32;

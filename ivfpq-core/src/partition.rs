@@ -1,7 +1,7 @@
 //! One inverted list: codes in the blocked layout, ids, and full vectors for refine.
 
 use half::f16;
-use ivfpq_simd::{PQ8_BLOCK, pq4_push};
+use ivfpq_simd::{PQ8_BLOCK, pq4_push, pq8_blocked_len};
 
 use crate::model::Quantizer;
 use crate::params::VectorStorage;
@@ -82,13 +82,19 @@ impl Partition {
         self.ids.is_empty()
     }
 
-    /// Makes room for `n` more vectors of `code_len` code bytes and `dim` coordinates
-    /// (RaBitQ's records and factors grow as they are pushed).
-    pub(crate) fn reserve(&mut self, n: usize, code_len: usize, dim: usize) {
+    /// Makes room for `n` more vectors of `dim` coordinates: their ids, full vectors and,
+    /// for 8-bit PQ, their code blocks. (4-bit and RaBitQ codes grow as they are pushed:
+    /// their rows in `encode` are wider than what a partition keeps, and a reserve beyond
+    /// the final size would stay allocated.)
+    pub(crate) fn reserve(&mut self, quantizer: &Quantizer, n: usize, dim: usize) {
         self.ids.reserve(n);
-        // Codes come in blocks of 32 vectors; one more block covers the rounding.
-        self.codes.reserve((n + 32) * code_len);
         self.vectors.reserve(n * dim);
+        if let Quantizer::Pq { pq, .. } = quantizer
+            && pq.nbits() == 8
+        {
+            let len = pq8_blocked_len(self.ids.len() + n, pq.m());
+            self.codes.reserve(len.saturating_sub(self.codes.len()));
+        }
     }
 
     /// Appends one vector: its code (one row of [`crate::IvfPqModel::encode`]) goes into

@@ -147,17 +147,19 @@ impl ProductQuantizer {
         for j in 0..self.m {
             let sub = sub_columns(x, self.dim, j * self.dsub, self.dsub, n);
             let k = self.ksub;
-            let book = &self.codebooks[j * k * self.dsub..(j + 1) * k * self.dsub];
+            let book = j * k * self.dsub..(j + 1) * k * self.dsub;
             let norms = &self.norms[j * k..(j + 1) * k];
-            kmeans::assign(
-                &sub,
-                self.dsub,
-                book,
-                norms,
-                Nearest::L2,
-                &mut labels,
-                &mut dists,
-            );
+            let (l, d) = (&mut labels[..], &mut dists[..]);
+            if self.dsub <= kmeans::DIRECT_MAX_DIM {
+                // The transposed codebook is kept; `assign` would transpose it again
+                // for every call (every tile of every batch).
+                let ct = &self.codebooks_t[book];
+                let kern = ivfpq_simd::Kernels::active();
+                kmeans::assign_transposed(kern, &sub, self.dsub, (ct, norms), Nearest::L2, l, d);
+            } else {
+                let c = &self.codebooks[book];
+                kmeans::assign(&sub, self.dsub, c, norms, Nearest::L2, l, d);
+            }
             for (i, &l) in labels.iter().enumerate() {
                 codes[i * self.m + j] = l as u8;
             }

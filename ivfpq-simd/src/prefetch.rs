@@ -12,10 +12,7 @@
 #[inline]
 pub fn prefetch<T>(data: &[T]) {
     #[cfg(target_arch = "x86_64")]
-    lines(data, |p| {
-        // SAFETY: a prefetch is only a hint: it reads no value and never faults.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) }
-    });
+    lines::<{ std::arch::x86_64::_MM_HINT_T0 }, T>(data);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = data;
 }
@@ -25,22 +22,19 @@ pub fn prefetch<T>(data: &[T]) {
 #[inline]
 pub fn prefetch_l2<T>(data: &[T]) {
     #[cfg(target_arch = "x86_64")]
-    lines(data, |p| {
-        // SAFETY: a prefetch is only a hint: it reads no value and never faults.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p) }
-    });
+    lines::<{ std::arch::x86_64::_MM_HINT_T1 }, T>(data);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = data;
 }
 
-/// Calls `f` with the address of each cache line of `data`.
+/// Prefetches each cache line of `data` with hint `HINT`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn lines<T>(data: &[T], f: impl Fn(*const i8)) {
+fn lines<const HINT: i32, T>(data: &[T]) {
     let p = data.as_ptr().cast::<i8>();
-    let bytes = std::mem::size_of_val(data);
-    // `wrapping_add` stays inside `data` (`off < bytes`); nothing is dereferenced.
-    (0..bytes)
-        .step_by(64)
-        .for_each(|off| f(p.wrapping_add(off)));
+    for off in (0..std::mem::size_of_val(data)).step_by(64) {
+        // SAFETY: a prefetch is only a hint: it reads no value and never faults. The
+        // address stays inside `data` (`off < bytes`).
+        unsafe { std::arch::x86_64::_mm_prefetch::<HINT>(p.add(off)) };
+    }
 }
