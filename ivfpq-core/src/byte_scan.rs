@@ -131,14 +131,9 @@ pub(crate) enum Bits {
 }
 
 /// Scans partition `l` of 4-bit (or, with `Bits::Eight`, 8-bit) codes against table `t`
-/// plus `bias`, and offers `top`
-/// every code (that `filter` accepts) that may beat its threshold, keyed
-/// `(l << 32) | offset`.
-///
-/// With `rescore`, a code is offered with its float-table distance, and every code whose
-/// float distance could beat the threshold is looked at. Without it (the caller reranks
-/// exactly), a code is offered with the byte table's estimate, which is what the kernel's
-/// threshold test already compares: no survivor needs a second look.
+/// plus `bias`, and offers `top` every code (that `filter` accepts) that may beat its
+/// threshold, keyed `(l << 32) | offset`: [`byte_threshold`], the kernel, then
+/// [`offer_hits`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn scan_list(
     kern: &Kernels,
@@ -151,36 +146,97 @@ pub(crate) fn scan_list(
     (sums, hits, order): (&mut Vec<u16>, &mut Vec<u32>, &mut Vec<u16>),
     top: &mut TopK,
 ) {
-    let threshold = top.threshold();
-    let n = part.ids.len();
-    let (lut, scale, base) = (t.lut, t.scale, t.base);
-    // A code at float distance ≤ threshold has a byte sum ≤ (threshold − bias − base)·scale
-    // plus its rounding (≤ m/2); the +1 absorbs float error in that bound. Estimates
-    // compared with estimates need no rounding slack, only the +1: pruning stays
-    // conservative, so `top` alone decides ties and the order lists are scanned in
-    // cannot change the result.
-    let slack_q = if rescore { 0.5 * m as f32 + 1.0 } else { 1.0 };
-    let thr_q = if threshold.is_finite() {
-        let t = (threshold - bias - base) * scale + slack_q;
-        if t < 0.0 {
-            return;
-        }
-        t.min(u16::MAX as f32) as u16
-    } else {
-        u16::MAX
+    let Some(thr_q) = byte_threshold(t, bias, m, rescore, top) else {
+        return;
     };
+    let n = part.ids.len();
     hits.clear();
     match bits {
         Bits::Four => kern.pq4_scan(t.bytes, part.codes, m, n, thr_q, sums, hits),
         Bits::Eight => kern.pq8_byte_scan(t.bytes, part.codes, m, n, thr_q, sums, hits),
     }
+    let list = (l, part);
+    offer_hits(
+        t,
+        bias,
+        list,
+        (m, bits),
+        filter,
+        rescore,
+        (sums, hits, order),
+        top,
+    );
+}
+
+/// The byte-domain threshold of a list scanned with table `t` plus `bias` for `top`, or
+/// `None` when no code of it can enter `top`. With `rescore`, it allows for the table's
+/// rounding, so that no code whose float distance could beat the threshold is dropped.
+pub(crate) fn byte_threshold(
+    t: ProbeBytes<'_>,
+    bias: f32,
+    m: usize,
+    rescore: bool,
+    top: &TopK,
+) -> Option<u16> {
+    let threshold = top.threshold();
+    // A code at float distance ≤ threshold has a byte sum ≤ (threshold − bias − base)·scale
+    // plus its rounding (≤ m/2); the +1 absorbs float error in that bound. Estimates
+    // compared with estimates need no rounding slack, only the +1: pruning stays
+    // conservative, so `top` alone decides ties and the order lists are scanned in
+    // cannot change the result.
+    if !threshold.is_finite() {
+        return Some(u16::MAX);
+    }
+    let t = (threshold - bias - t.base) * t.scale + slack_q(m, rescore);
+    (t >= 0.0).then(|| t.min(u16::MAX as f32) as u16)
+}
+
+/// The rounding allowance of [`byte_threshold`], in byte units.
+fn slack_q(m: usize, rescore: bool) -> f32 {
+    if rescore { 0.5 * m as f32 + 1.0 } else { 1.0 }
+}
+
+/// Offers `top` the kernel's `hits` of list `l` (sums in `sums`), scanned with table `t`
+/// plus `bias` (see [`scan_list`]).
+///
+/// With `rescore`, a code is offered with its float-table distance, and every code whose
+/// float distance could beat the threshold is looked at. Without it (the caller reranks
+/// exactly), a code is offered with the byte table's estimate, which is what the kernel's
+/// threshold test already compares: no survivor needs a second look.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn offer_hits(
+    t: ProbeBytes<'_>,
+    bias: f32,
+    (l, part): (u32, ListRef<'_>),
+    (m, bits): (usize, Bits),
+    filter: Option<&IdFilter>,
+    rescore: bool,
+    (sums, hits, order): (&[u16], &[u32], &mut Vec<u16>),
+    top: &mut TopK,
+) {
+    let (lut, scale, base) = (t.lut, t.scale, t.base);
+    // Until `top` holds k candidates every code is a hit. Offering them all would cost a
+    // float rescoring of the list, or (estimates) a selection every few pushes. Only the
+    // list's k-th smallest byte sum (`kth`) and what lies near it can matter: the k codes
+    // at or under it beat every code farther out. (Not with a filter: the k might not all
+    // be accepted.)
+    let k = top.k();
+    let kth = (filter.is_none() && k > 0 && hits.len() > 2 * k).then(|| {
+        order.clear();
+        order.extend(hits.iter().map(|&i| sums[i as usize]));
+        *order.select_nth_unstable(k - 1).1
+    });
     if !rescore {
-        let offset = bias + base;
-        for &i in &*hits {
-            if filter.is_some_and(|f| !f.accepts(part.ids[i as usize])) {
+        let (offset, inv) = (bias + base, 1.0 / scale);
+        let estimate = |s: u16| offset + f32::from(s) * inv;
+        // Estimates grow with the sum (ties possible after rounding), so a code over
+        // `kth`'s estimate has k codes strictly nearer.
+        let cut = kth.map_or(f32::INFINITY, estimate);
+        for &i in hits {
+            let d = estimate(sums[i as usize]);
+            if d > cut || filter.is_some_and(|f| !f.accepts(part.ids[i as usize])) {
                 continue;
             }
-            let d = offset + f32::from(sums[i as usize]) / scale;
             top.push(d, ((l as u64) << 32) | u64::from(i));
         }
         return;
@@ -188,20 +244,12 @@ pub(crate) fn scan_list(
     // Survivors are rescored with the float table.
     // A survivor's float distance is at most this far under its byte-domain estimate
     // (the same rounding allowance as in `thr_q`).
+    let slack_q = slack_q(m, rescore);
     let slack = slack_q / scale;
-    // Until `top` holds k candidates every code is a hit, and rescoring them all would cost
-    // a float scan of the list. A code whose byte sum exceeds the list's k-th smallest by
-    // more than twice the rounding allowance is farther than those k codes, so it is
-    // skipped. (Not with a filter: the k might not all be accepted.)
-    let k = top.k();
-    let mut cut = u32::MAX;
-    if filter.is_none() && k > 0 && hits.len() > 2 * k {
-        order.clear();
-        order.extend(hits.iter().map(|&i| sums[i as usize]));
-        let (_, kth, _) = order.select_nth_unstable(k - 1);
-        cut = u32::from(*kth) + 2 * slack_q.ceil() as u32;
-    }
-    for &i in &*hits {
+    // A code whose byte sum exceeds `kth` by more than twice the rounding allowance is
+    // farther than those k codes once rescored.
+    let cut = kth.map_or(u32::MAX, |s| u32::from(s) + 2 * slack_q.ceil() as u32);
+    for &i in hits {
         let i = i as usize;
         // The threshold tightens as survivors enter `top`; skip those that cannot.
         let low = bias + base + sums[i] as f32 / scale - slack;

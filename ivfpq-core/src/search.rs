@@ -89,6 +89,8 @@ struct Scratch {
     group_qterms: Vec<f32>,
     /// Coarse distances of a group of queries, `group × nlist`.
     group_coarse: Vec<f32>,
+    /// Buffers of the visits to one list scanned together (see `group`).
+    slots: Vec<group::Slot>,
 }
 
 impl Scratch {
@@ -108,6 +110,7 @@ impl Scratch {
             bounds: Vec::new(),
             group_qterms: Vec::new(),
             group_coarse: Vec::new(),
+            slots: Vec::new(),
         }
     }
 }
@@ -330,18 +333,22 @@ impl<'a> QueryBatch<'a> {
     fn nearest(&self, coarse: &[f32]) -> Vec<(u32, f32)> {
         let nlist = self.model.nlist();
         let nprobe = self.params.nprobe.min(nlist);
-        let mut order: Vec<(u32, f32)> = coarse
+        // One integer per partition that orders as (distance by `total_cmp`, index): the
+        // selection and sort then compare `u64`s.
+        let mut order: Vec<u64> = coarse
             .iter()
             .enumerate()
-            .map(|(i, &d)| (i as u32, d))
+            .map(|(i, &d)| (u64::from(total_order_bits(d)) << 32) | i as u64)
             .collect();
-        let by = |a: &(u32, f32), b: &(u32, f32)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
         if nprobe < nlist {
-            order.select_nth_unstable_by(nprobe - 1, by);
+            order.select_nth_unstable(nprobe - 1);
             order.truncate(nprobe);
         }
-        order.sort_unstable_by(by);
+        order.sort_unstable();
         order
+            .into_iter()
+            .map(|key| (key as u32, coarse[key as u32 as usize]))
+            .collect()
     }
 
     /// Scans the probed partitions into `top`, keyed by `(partition << 32) | offset`;
@@ -445,6 +452,13 @@ impl<'a> QueryBatch<'a> {
             })
             .collect()
     }
+}
+
+/// The bits of `d` as a `u32` that orders as `f32::total_cmp` orders the floats: negative
+/// values have all bits flipped, others only the sign bit.
+fn total_order_bits(d: f32) -> u32 {
+    let b = d.to_bits();
+    if b >> 31 == 1 { !b } else { b | 1 << 31 }
 }
 
 /// Internal distance (L2², or `−dot`) between a query and a stored row.

@@ -2,7 +2,7 @@
 //!
 //! Shapes are checked here, once per call, so the per-level bodies can assume them.
 
-use crate::Kernels;
+use crate::{Kernels, Pq4Query};
 
 impl Kernels {
     /// `a · b`.
@@ -241,6 +241,33 @@ impl Kernels {
         out.resize(n.div_ceil(crate::PQ4_BLOCK) * crate::PQ4_BLOCK, 0);
         if m_pad > 0 {
             (self.pq4_scan)(lut, &codes[..len], m_pad, n, threshold, out, hits)
+        }
+    }
+
+    /// [`Kernels::pq4_scan`] of one list of codes for several queries, each with its own
+    /// table, threshold, sums and hits; the results are those of one call per query.
+    /// Where the CPU has AVX-512 VBMI and VNNI, each block of codes is loaded and split
+    /// into nibbles once for up to four queries (FAISS's batched "implem 12" kernels).
+    ///
+    /// # Panics
+    /// If a table or `codes` is shorter than the layout needs.
+    pub fn pq4_scan_queries(&self, codes: &[u8], m: usize, n: usize, qs: &mut [Pq4Query<'_>]) {
+        let m_pad = crate::pq4_m_pad(m);
+        let len = crate::pq4_blocked_len(n, m);
+        assert!(
+            qs.iter().all(|q| q.lut.len() >= 16 * m_pad),
+            "pq4_scan_queries: a lut needs pq4_m_pad(m) × 16 bytes"
+        );
+        assert!(
+            codes.len() >= len,
+            "pq4_scan_queries: codes shorter than n blocked codes"
+        );
+        for q in qs.iter_mut() {
+            q.sums
+                .resize(n.div_ceil(crate::PQ4_BLOCK) * crate::PQ4_BLOCK, 0);
+        }
+        if m_pad > 0 {
+            (self.pq4_scan_queries)(&codes[..len], m_pad, n, qs)
         }
     }
 

@@ -35,6 +35,8 @@ mod nearest;
 mod pq;
 mod pq4;
 mod pq4_table;
+#[cfg(target_arch = "x86_64")]
+mod pq4_vbmi;
 mod pq8_bytes;
 mod prefetch;
 pub mod reference;
@@ -42,6 +44,8 @@ mod topk;
 
 pub use dispatch::{Kernels, Level, SimdError, level, try_level};
 pub use pq::{PQ8_BLOCK, pack_pq8_blocks, pq8_blocked_len, unpack_pq8_code};
-pub use pq4::{PQ4_BLOCK, pack_pq4_blocks, pq4_blocked_len, pq4_code, pq4_m_pad, pq4_push};
+pub use pq4::{
+    PQ4_BLOCK, Pq4Query, pack_pq4_blocks, pq4_blocked_len, pq4_code, pq4_m_pad, pq4_push,
+};
 pub use prefetch::{prefetch, prefetch_l2};
 pub use topk::TopK;

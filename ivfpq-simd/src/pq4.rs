@@ -316,8 +316,48 @@ pub(crate) mod arm {
 /// The signature every level's fast-scan kernel shares.
 pub(crate) type Pq4Scan = fn(&[u8], &[u8], usize, usize, u16, &mut [u16], &mut Vec<u32>);
 
+/// The signature of every level's scan of one list for several queries:
+/// `(codes, m_pad, n, queries)`.
+pub(crate) type Pq4ScanQueries = fn(&[u8], usize, usize, &mut [Pq4Query<'_>]);
+
+/// One query of [`crate::Kernels::pq4_scan_queries`]: its table, its threshold, and where
+/// its sums and hits go (as [`crate::Kernels::pq4_scan`] takes them).
+pub struct Pq4Query<'a> {
+    /// The query's table, `pq4_m_pad(m) × 16` bytes.
+    pub lut: &'a [u8],
+    /// Codes whose sum is at most this are hits.
+    pub threshold: u16,
+    /// Every code's sum (resized to whole blocks).
+    pub sums: &'a mut Vec<u16>,
+    /// The hits, appended in increasing order.
+    pub hits: &'a mut Vec<u32>,
+}
+
+/// A level without a multi-query kernel: `scan` once per query.
+fn each_query(scan: Pq4Scan, codes: &[u8], m_pad: usize, n: usize, qs: &mut [Pq4Query<'_>]) {
+    for q in qs {
+        scan(q.lut, codes, m_pad, n, q.threshold, q.sums, q.hits);
+    }
+}
+
+/// A level's `pq4_scan_queries` that runs its `pq4_scan` once per query.
+macro_rules! scan_each_query {
+    () => {
+        pub(crate) fn pq4_scan_queries(
+            codes: &[u8],
+            m_pad: usize,
+            n: usize,
+            qs: &mut [super::Pq4Query<'_>],
+        ) {
+            super::each_query(pq4_scan, codes, m_pad, n, qs)
+        }
+    };
+}
+
 pub(crate) mod scalar {
     pub(crate) use super::pq4_scan_scalar as pq4_scan;
+
+    scan_each_query!();
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -335,6 +375,8 @@ pub(crate) mod v3 {
         // only when `V3::is_available()` (AVX2 present).
         unsafe { super::x86::pq4_scan_avx2(lut, codes, m_pad, n, threshold, out, hits) }
     }
+
+    scan_each_query!();
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -348,9 +390,28 @@ pub(crate) mod v4 {
         out: &mut [u16],
         hits: &mut Vec<u32>,
     ) {
+        if crate::pq4_vbmi::has_vbmi_vnni() {
+            // SAFETY: the CPU has AVX-512 F/BW, VBMI and VNNI (checked just above).
+            return unsafe {
+                crate::pq4_vbmi::pq4_scan_vbmi(lut, codes, m_pad, n, threshold, out, hits)
+            };
+        }
         // SAFETY: reachable only through the AVX-512 table, which `Kernels::for_level`
         // returns only when `V4::is_available()` (AVX-512 F/BW/DQ/VL present).
         unsafe { super::x86::pq4_scan_avx512(lut, codes, m_pad, n, threshold, out, hits) }
+    }
+
+    pub(crate) fn pq4_scan_queries(
+        codes: &[u8],
+        m_pad: usize,
+        n: usize,
+        qs: &mut [super::Pq4Query<'_>],
+    ) {
+        if crate::pq4_vbmi::has_vbmi_vnni() {
+            // SAFETY: the CPU has AVX-512 F/BW, VBMI and VNNI (checked just above).
+            return unsafe { crate::pq4_vbmi::pq4_scan_queries_vbmi(codes, m_pad, n, qs) };
+        }
+        super::each_query(pq4_scan, codes, m_pad, n, qs)
     }
 }
 
@@ -369,4 +430,6 @@ pub(crate) mod neon {
         // only when `Neon::is_available()`.
         unsafe { super::arm::pq4_scan_neon(lut, codes, m_pad, n, threshold, out, hits) }
     }
+
+    scan_each_query!();
 }

@@ -5,8 +5,8 @@
 //! reordered f32 sum: `(n + 4) · ε · Σ|terms|`.
 
 use ivfpq_simd::{
-    Kernels, Level, TopK, pack_pq4_blocks, pack_pq8_blocks, pq4_code, pq4_m_pad, reference,
-    unpack_pq8_code,
+    Kernels, Level, Pq4Query, TopK, pack_pq4_blocks, pack_pq8_blocks, pq4_code, pq4_m_pad,
+    reference, unpack_pq8_code,
 };
 use proptest::prelude::*;
 
@@ -346,6 +346,53 @@ proptest! {
             k.pq4_scan(lut, blocked, m, n, thr, &mut sums, &mut hits);
             prop_assert_eq!(&sums[..n], &want_sums[..], "{}", k.level());
             prop_assert_eq!(&hits, &want_hits, "{}", k.level());
+        }
+    }
+
+    #[test]
+    fn pq4_scan_queries_matches_reference(n in 0usize..150, m in 1usize..40, nq in 0usize..7,
+                                          seed in any::<u64>(), off in 0usize..3) {
+        let mut x = seed | 1;
+        let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x };
+        let codes: Vec<u8> = (0..n * m).map(|_| next() as u8 & 15).collect();
+        let m_pad = pq4_m_pad(m);
+        // Query `q`'s table sits at offset `off + q` of its own buffer (unaligned), its
+        // entries under 8 so that thresholds up to 8m split the codes.
+        let luts: Vec<Vec<u8>> = (0..nq)
+            .map(|q| {
+                let mut t = vec![0u8; off + q + m_pad * 16];
+                for v in &mut t[off + q..off + q + m * 16] {
+                    *v = (next() % 8) as u8;
+                }
+                t
+            })
+            .collect();
+        let thrs: Vec<u16> = (0..nq).map(|_| (next() % (8 * m as u64 + 1)) as u16).collect();
+        let mut blocked = vec![0x55u8; off];
+        blocked.extend(pack_pq4_blocks(&codes, m));
+        let blocked = &blocked[off..];
+        for k in levels() {
+            let mut sums = vec![Vec::new(); nq];
+            let mut hits = vec![Vec::new(); nq];
+            let mut qs: Vec<Pq4Query> = luts
+                .iter()
+                .zip(&thrs)
+                .zip(sums.iter_mut().zip(hits.iter_mut()))
+                .enumerate()
+                .map(|(q, ((lut, &threshold), (sums, hits)))| Pq4Query {
+                    lut: &lut[off + q..],
+                    threshold,
+                    sums,
+                    hits,
+                })
+                .collect();
+            k.pq4_scan_queries(blocked, m, n, &mut qs);
+            drop(qs);
+            for q in 0..nq {
+                let (want_sums, want_hits) = reference::pq4_scan(&luts[q][off + q..], &codes, m, thrs[q]);
+                prop_assert_eq!(&sums[q][..n], &want_sums[..], "{} query {}", k.level(), q);
+                prop_assert_eq!(&hits[q], &want_hits, "{} query {}", k.level(), q);
+            }
         }
     }
 

@@ -5,7 +5,7 @@
 use ivfpq_simd::TopK;
 
 use super::QueryBatch;
-use crate::byte_scan::{self, Bits, ByteScratch, ByteTable, QueryBytes, TableSource};
+use crate::byte_scan::{self, Bits, ByteScratch, ByteTable, ProbeBytes, QueryBytes, TableSource};
 use crate::lists::ListRef;
 use crate::pq::KSUB;
 
@@ -44,31 +44,25 @@ impl<'a> QueryBatch<'a> {
         }
     }
 
-    /// The byte-table scan of one probed list into `top` (4-bit codes, or 8-bit ones per
-    /// `bits`), its table from `src`.
-    pub(super) fn scan_bytes_list(
+    /// Whether byte-table survivors are rescored with the float table. 8-bit codes
+    /// always are: their byte table is coarser than the codes (one scale for 256 entries a
+    /// row, and loose row bounds for precomputed tables), and choosing the refine
+    /// candidates by it cost up to 0.025 recall@10 on clustered L2 data (tests/recall.rs).
+    /// 4-bit codes are coarser than their table, so there the byte estimates may choose
+    /// the candidates that refine reranks.
+    pub(super) fn rescores(&self, bits: Bits) -> bool {
+        !self.refines() || bits == Bits::Eight
+    }
+
+    /// The byte table of a probe whose table comes from `src`: the query's shared bytes,
+    /// or `src` quantized into `bytes`.
+    pub(super) fn probe_bytes<'t>(
         &self,
-        (src, bits): (TableSource<'_>, Bits),
-        bias: f32,
-        list: (u32, ListRef<'_>),
-        s: &mut ByteScratch,
-        top: &mut TopK,
-    ) {
-        // 8-bit codes are always rescored with the float table: their byte table is
-        // coarser than the codes (one scale for 256 entries a row, and loose row bounds for
-        // precomputed tables), and choosing the refine candidates by it cost up to 0.025
-        // recall@10 on clustered L2 data (tests/recall.rs). 4-bit codes are coarser than
-        // their table, so there the byte estimates may choose.
-        let rescore = !self.refines() || bits == Bits::Eight;
-        let filter = self.params.filter.as_ref();
+        (src, bits): (TableSource<'t>, Bits),
+        bytes: &'t mut ByteTable,
+    ) -> ProbeBytes<'t> {
         let (kern, m) = (self.kern, self.model.pq().map_or(0, |pq| pq.m()));
-        let ByteScratch {
-            bytes,
-            sums,
-            hits,
-            order,
-        } = s;
-        let t = match src {
+        match src {
             TableSource::Shared(lut, b) => b.table(lut),
             TableSource::Float(lut) => {
                 bytes.quantize(kern, lut, (m, bits));
@@ -79,7 +73,29 @@ impl<'a> QueryBatch<'a> {
                 // Rescoring reads both parts (never summed whole); without it, only bytes.
                 bytes.table_sum(t, q)
             }
-        };
+        }
+    }
+
+    /// The byte-table scan of one probed list into `top` (4-bit codes, or 8-bit ones per
+    /// `bits`), its table from `src`.
+    pub(super) fn scan_bytes_list(
+        &self,
+        (src, bits): (TableSource<'_>, Bits),
+        bias: f32,
+        list: (u32, ListRef<'_>),
+        s: &mut ByteScratch,
+        top: &mut TopK,
+    ) {
+        let rescore = self.rescores(bits);
+        let filter = self.params.filter.as_ref();
+        let (kern, m) = (self.kern, self.model.pq().map_or(0, |pq| pq.m()));
+        let ByteScratch {
+            bytes,
+            sums,
+            hits,
+            order,
+        } = s;
+        let t = self.probe_bytes((src, bits), bytes);
         let m = (m, bits);
         let buffers = (sums, hits, order);
         byte_scan::scan_list(kern, t, bias, list, m, filter, rescore, buffers, top);
