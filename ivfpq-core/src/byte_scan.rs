@@ -150,10 +150,15 @@ pub(crate) fn scan_list(
         return;
     };
     let n = part.ids.len();
+    let defer = defer_hits(thr_q, n, filter, top);
+    let thr_q = if defer { 0 } else { thr_q };
     hits.clear();
     match bits {
         Bits::Four => kern.pq4_scan(t.bytes, part.codes, m, n, thr_q, sums, hits),
         Bits::Eight => kern.pq8_byte_scan(t.bytes, part.codes, m, n, thr_q, sums, hits),
+    }
+    if defer {
+        nearest_hits((sums, n), top.k(), (m, rescore), order, hits);
     }
     let list = (l, part);
     offer_hits(
@@ -166,6 +171,37 @@ pub(crate) fn scan_list(
         (sums, hits, order),
         top,
     );
+}
+
+/// Whether a scan of `n` codes with byte threshold `thr_q` should leave its hits to
+/// [`nearest_hits`] (and give the kernel threshold 0): while `top` is not full every code
+/// is a hit, and selecting the k nearest from the sums costs less than collecting all of
+/// them as hits and selecting from those. (Not with a filter: the k might not all be
+/// accepted.)
+pub(crate) fn defer_hits(thr_q: u16, n: usize, filter: Option<&IdFilter>, top: &TopK) -> bool {
+    thr_q == u16::MAX && filter.is_none() && top.k() > 0 && n > 2 * top.k()
+}
+
+/// The hits of a deferred scan ([`defer_hits`]) of `n` codes: each whose sum is at most
+/// the k-th smallest, plus twice the rounding allowance when survivors are rescored (see
+/// [`offer_hits`], which then keeps the same codes).
+pub(crate) fn nearest_hits(
+    (sums, n): (&[u16], usize),
+    k: usize,
+    (m, rescore): (usize, bool),
+    order: &mut Vec<u16>,
+    hits: &mut Vec<u32>,
+) {
+    order.clear();
+    order.extend_from_slice(&sums[..n]);
+    let kth = u32::from(*order.select_nth_unstable(k - 1).1);
+    let cut = if rescore {
+        kth + 2 * slack_q(m, rescore).ceil() as u32
+    } else {
+        kth
+    };
+    hits.clear();
+    hits.extend((0..n as u32).filter(|&i| u32::from(sums[i as usize]) <= cut));
 }
 
 /// The byte-domain threshold of a list scanned with table `t` plus `bias` for `top`, or

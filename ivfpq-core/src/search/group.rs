@@ -216,6 +216,7 @@ impl QueryBatch<'_> {
         let m = self.model.pq().map_or(0, |pq| pq.m());
         let rescore = self.rescores(Bits::Four);
         let (qterms, w) = g.qterms;
+        let filter = self.params.filter.as_ref();
         let mut ready = Vec::with_capacity(chunk.len());
         for (slot, &(_, _, qi, coarse)) in slots.iter_mut().zip(chunk) {
             let qi = qi as usize;
@@ -230,25 +231,28 @@ impl QueryBatch<'_> {
             let (src, bias) = self.table_source(q, &g.query_bytes[qi], (l, coarse), lut, bounds);
             let t = self.probe_bytes((src, Bits::Four), bytes);
             // A list that no code of can enter this query's top-k is skipped.
-            if let Some(threshold) = byte_scan::byte_threshold(t, bias, m, rescore, &tops[qi]) {
+            if let Some(thr) = byte_scan::byte_threshold(t, bias, m, rescore, &tops[qi]) {
+                let defer = byte_scan::defer_hits(thr, part.ids.len(), filter, &tops[qi]);
                 hits.clear();
-                ready.push((qi, t, bias, threshold, sums, hits, order));
+                ready.push((qi, t, bias, (thr, defer), sums, hits, order));
             }
         }
         let mut queries: Vec<Pq4Query> = ready
             .iter_mut()
-            .map(|(_, t, _, threshold, sums, hits, _)| Pq4Query {
+            .map(|(_, t, _, (thr, defer), sums, hits, _)| Pq4Query {
                 lut: t.bytes,
-                threshold: *threshold,
+                threshold: if *defer { 0 } else { *thr },
                 sums,
                 hits,
             })
             .collect();
-        self.kern
-            .pq4_scan_queries(part.codes, m, part.ids.len(), &mut queries);
+        let n = part.ids.len();
+        self.kern.pq4_scan_queries(part.codes, m, n, &mut queries);
         drop(queries);
-        let filter = self.params.filter.as_ref();
-        for (qi, t, bias, _, sums, hits, order) in ready {
+        for (qi, t, bias, (_, defer), sums, hits, order) in ready {
+            if defer {
+                byte_scan::nearest_hits((sums, n), tops[qi].k(), (m, rescore), order, hits);
+            }
             let buffers = (&sums[..], &hits[..], order);
             let list = (l, part);
             byte_scan::offer_hits(
