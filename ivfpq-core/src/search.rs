@@ -445,8 +445,16 @@ impl<'a> QueryBatch<'a> {
     }
 
     fn to_candidates(&self, lists: &dyn Lists, top: TopK) -> Vec<Candidate> {
-        top.into_sorted()
-            .into_iter()
+        let best = top.into_sorted();
+        // The ids lie at random in up to `nprobe` lists: ask for all of them before
+        // reading any, so that their cache misses overlap.
+        for &(_, key) in &best {
+            let (l, off) = ((key >> 32) as usize, key as u32 as usize);
+            if let Some(id) = lists.list(l).and_then(|p| p.ids.get(off..off + 1)) {
+                ivfpq_simd::prefetch(id);
+            }
+        }
+        best.into_iter()
             .filter_map(|(distance, key)| {
                 Candidate::from_key(lists, key, distance, f32::NEG_INFINITY)
             })
