@@ -9,7 +9,8 @@
 //! - `pq8_byte_scan/LEVEL/M`: the 8-bit scan with a byte table (`avx512vbmi` where the
 //!   CPU has it, a scalar loop elsewhere), threshold 0; throughput in code bytes.
 //! - `pq4_scan/LEVEL/M`: 4-bit fast-scan of 32k codes (threshold 0, so no hits);
-//!   throughput in codes (vectors) scanned.
+//!   throughput in codes (vectors) scanned. `LEVEL-4q`: the same codes for four queries
+//!   in one call (`Kernels::pq4_scan_queries`), in codes × queries.
 //! - `pq4_table/{quantize,quantize_sum}/LEVEL/M`: a probe's 4-bit table to bytes, from
 //!   one float table (row by row reductions) or from two with given row bounds; in
 //!   table entries (`16 · m`).
@@ -28,7 +29,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ivfpq::simd::{Kernels, Level, pack_pq4_blocks, pack_pq8_blocks, pq4_m_pad};
+use ivfpq::simd::{Kernels, Level, Pq4Query, pack_pq4_blocks, pack_pq8_blocks, pq4_m_pad};
 
 const DIMS: [usize; 4] = [50, 128, 384, 960];
 
@@ -207,6 +208,33 @@ fn pq4(c: &mut Criterion) {
                         &mut sums,
                         &mut hits,
                     )
+                })
+            });
+        }
+        // Four queries (four tables) per call: each block of codes is read once for all.
+        let luts: Vec<Vec<u8>> = (0..4)
+            .map(|q| lut.iter().map(|&v| v ^ q).collect())
+            .collect();
+        let mut out = vec![(Vec::new(), Vec::new()); 4];
+        g.throughput(Throughput::Elements(4 * n as u64));
+        for k in levels() {
+            let id = BenchmarkId::new(format!("{}-4q", k.level()), m);
+            g.bench_with_input(id, &m, |bch, _| {
+                bch.iter(|| {
+                    let mut qs: Vec<Pq4Query> = luts
+                        .iter()
+                        .zip(out.iter_mut())
+                        .map(|(lut, (sums, hits))| {
+                            hits.clear();
+                            Pq4Query {
+                                lut: black_box(lut),
+                                threshold: 0,
+                                sums,
+                                hits,
+                            }
+                        })
+                        .collect();
+                    k.pq4_scan_queries(black_box(&blocked), m, n, &mut qs)
                 })
             });
         }
