@@ -8,8 +8,9 @@ use ivfpq_simd::TopK;
 use super::{Candidate, Neighbor, QueryBatch, internal_distance};
 use crate::lists::Rows;
 
-/// Refine rows requested from memory ahead of the one being scored.
-const PREFETCH_AHEAD: usize = 32;
+/// Refine rows requested from memory ahead of the one being scored (32 left more
+/// prefetches waiting on full miss buffers; 16 was 3–5 % faster on glove50, refine 16).
+const PREFETCH_AHEAD: usize = 16;
 
 impl QueryBatch<'_> {
     /// Exact distances when refining, then the metric's distance, sorted by distance
@@ -53,7 +54,9 @@ impl QueryBatch<'_> {
                 ahead(i + PREFETCH_AHEAD);
                 if let Some(x) = rows.row(c.list as usize, c.offset as usize, scratch) {
                     let d = internal_distance(self.kern, metric.is_l2_family(), q, x);
-                    err.observe(c.distance - d);
+                    if auto {
+                        err.observe(c.distance - d);
+                    }
                     exact.push(d, i as u64);
                     if auto || bounded {
                         // The stopping test reads the threshold: keep it current.
