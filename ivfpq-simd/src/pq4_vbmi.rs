@@ -214,7 +214,11 @@ mod tests {
         #[test]
         fn x86_kernels_match_scalar(nb in 0usize..5, m4 in 1usize..20, seed in any::<u64>(),
                                     thr in any::<u16>()) {
-            prop_assume!(super::has_vbmi_vnni());
+            // Nothing to compare on a CPU without the VBMI kernel (rejecting every case
+            // instead would fail the test there).
+            if !super::has_vbmi_vnni() {
+                return Ok(());
+            }
             let m_pad = 4 * m4;
             let mut x = seed | 1;
             let mut next = || { x ^= x << 13; x ^= x >> 7; x ^= x << 17; x as u8 };
