@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ivfpq_simd::{Kernels, TopK};
+use ivfpq_simd::{Kernels, TopK, total_order_bits};
 use rayon::prelude::*;
 
 use crate::byte_scan::ByteScratch;
@@ -460,13 +460,6 @@ impl<'a> QueryBatch<'a> {
             })
             .collect()
     }
-}
-
-/// The bits of `d` as a `u32` that orders as `f32::total_cmp` orders the floats: negative
-/// values have all bits flipped, others only the sign bit.
-fn total_order_bits(d: f32) -> u32 {
-    let b = d.to_bits();
-    if b >> 31 == 1 { !b } else { b | 1 << 31 }
 }
 
 /// Internal distance (L2², or `−dot`) between a query and a stored row.

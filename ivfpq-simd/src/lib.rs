@@ -48,4 +48,4 @@ pub use pq4::{
     PQ4_BLOCK, Pq4Query, pack_pq4_blocks, pq4_blocked_len, pq4_code, pq4_m_pad, pq4_push,
 };
 pub use prefetch::{prefetch, prefetch_l2};
-pub use topk::TopK;
+pub use topk::{TopK, total_order_bits};

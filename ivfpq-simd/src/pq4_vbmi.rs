@@ -43,6 +43,62 @@ const TRANSPOSE: [u8; 64] = transpose_index();
 /// `(a & b) | c` as a ternary-logic truth table over the inputs' patterns F0, CC, AA.
 const AND_OR: i32 = 0xEA;
 
+/// The constants of a chunk's decode and lookups, shared by both kernels.
+#[derive(Clone, Copy)]
+struct Decode {
+    transpose: __m512i,
+    nib: __m512i,
+    /// Byte `s` of each 32-bit lane selects table `s` of the four in the register.
+    offset: __m512i,
+    ones: __m512i,
+}
+
+impl Decode {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx2")]
+    fn new() -> Decode {
+        Decode {
+            transpose: Decode::load(&TRANSPOSE),
+            nib: _mm512_set1_epi8(15),
+            offset: _mm512_set1_epi32(0x3020_1000),
+            ones: _mm512_set1_epi8(1),
+        }
+    }
+
+    /// The first 64 bytes of `bytes` as a register (a table: four sub-quantizers' 16
+    /// entries; or a chunk of codes).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx2")]
+    fn load(bytes: &[u8]) -> __m512i {
+        assert!(bytes.len() >= 64);
+        // SAFETY: `bytes` holds at least 64 bytes (asserted); an unaligned load accepts
+        // any address.
+        unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }
+    }
+
+    /// A chunk of 64 code bytes as table indices `(lo, hi)`: transposed to vector-major,
+    /// each nibble or'ed with its sub-quantizer's table offset; lanes of `lo` are vectors
+    /// 0..16 (low nibbles), of `hi` vectors 16..32.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx2")]
+    fn indices(self, chunk: &[u8]) -> (__m512i, __m512i) {
+        let c = _mm512_permutexvar_epi8(self.transpose, Decode::load(chunk));
+        let lo = _mm512_ternarylogic_epi32::<AND_OR>(c, self.nib, self.offset);
+        let hi = _mm512_srli_epi16::<4>(c);
+        (
+            lo,
+            _mm512_ternarylogic_epi32::<AND_OR>(hi, self.nib, self.offset),
+        )
+    }
+
+    /// `acc` plus, in each 32-bit lane, the sum of the four bytes `idx` looks up in `t`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vnni,avx2")]
+    fn add(self, acc: __m512i, idx: __m512i, t: __m512i) -> __m512i {
+        _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(idx, t), self.ones)
+    }
+}
+
 /// AVX-512 VBMI + VNNI: four sub-quantizers of 32 vectors per 64-byte load. Call it only
 /// when [`has_vbmi_vnni`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vnni,avx2")]
@@ -58,31 +114,15 @@ pub(crate) fn pq4_scan_vbmi(
     let bsize = 16 * m_pad;
     let nblocks = codes.len() / bsize.max(1);
     assert!(lut.len() >= 16 * m_pad && out.len() >= nblocks * 32 && m_pad.is_multiple_of(4));
-    // SAFETY: `TRANSPOSE` is 64 bytes; an unaligned load accepts any address.
-    let transpose = unsafe { _mm512_loadu_si512(TRANSPOSE.as_ptr().cast()) };
-    let nib = _mm512_set1_epi8(15);
-    // Byte `s` of each 32-bit lane selects table `s` of the four in the register.
-    let offset = _mm512_set1_epi32(0x3020_1000);
-    let ones = _mm512_set1_epi8(1);
+    let dec = Decode::new();
     let thr = _mm512_set1_epi16(threshold as i16);
     let zero = _mm512_setzero_si512();
     // One chunk (four sub-quantizers, 64 code bytes) into `(lo, hi)`: lanes of `lo` are
     // vectors 0..16 (low nibbles), of `hi` vectors 16..32.
     let step = |block: &[u8], jq: usize, (lo_acc, hi_acc): (__m512i, __m512i)| {
-        // SAFETY: `16·jq + 64 ≤ 16·m_pad`, within `block` and (asserted) `lut`.
-        let (c, t) = unsafe {
-            (
-                _mm512_loadu_si512(block.as_ptr().add(16 * jq).cast()),
-                _mm512_loadu_si512(lut.as_ptr().add(16 * jq).cast()),
-            )
-        };
-        let c = _mm512_permutexvar_epi8(transpose, c);
-        let lo = _mm512_ternarylogic_epi32::<AND_OR>(c, nib, offset);
-        let hi = _mm512_ternarylogic_epi32::<AND_OR>(_mm512_srli_epi16::<4>(c), nib, offset);
-        (
-            _mm512_dpbusd_epi32(lo_acc, _mm512_permutexvar_epi8(lo, t), ones),
-            _mm512_dpbusd_epi32(hi_acc, _mm512_permutexvar_epi8(hi, t), ones),
-        )
+        let (lo, hi) = dec.indices(&block[16 * jq..16 * jq + 64]);
+        let t = Decode::load(&lut[16 * jq..16 * jq + 64]);
+        (dec.add(lo_acc, lo, t), dec.add(hi_acc, hi, t))
     };
     for b in 0..nblocks {
         let block = &codes[b * bsize..(b + 1) * bsize];
@@ -169,32 +209,23 @@ fn scan_queries<const Q: usize>(
                 .iter()
                 .all(|q| q.lut.len() >= 16 * m_pad && q.sums.len() >= nblocks * 32)
     );
-    // SAFETY: `TRANSPOSE` is 64 bytes; an unaligned load accepts any address.
-    let transpose = unsafe { _mm512_loadu_si512(TRANSPOSE.as_ptr().cast()) };
-    let nib = _mm512_set1_epi8(15);
-    let offset = _mm512_set1_epi32(0x3020_1000);
-    let ones = _mm512_set1_epi8(1);
+    let dec = Decode::new();
     let zero = _mm512_setzero_si512();
-    let mut luts = [std::ptr::null::<u8>(); Q];
+    let mut luts: [&[u8]; Q] = [&[]; Q];
     let mut thr = [zero; Q];
     for q in 0..Q {
-        luts[q] = qs[q].lut.as_ptr();
+        luts[q] = qs[q].lut;
         thr[q] = _mm512_set1_epi16(qs[q].threshold as i16);
     }
     for b in 0..nblocks {
         let block = &codes[b * bsize..(b + 1) * bsize];
         let (mut lo_acc, mut hi_acc) = ([zero; Q], [zero; Q]);
         for jq in (0..m_pad).step_by(4) {
-            // SAFETY: `16·jq + 64 ≤ 16·m_pad = block.len()`.
-            let c = unsafe { _mm512_loadu_si512(block.as_ptr().add(16 * jq).cast()) };
-            let c = _mm512_permutexvar_epi8(transpose, c);
-            let lo = _mm512_ternarylogic_epi32::<AND_OR>(c, nib, offset);
-            let hi = _mm512_ternarylogic_epi32::<AND_OR>(_mm512_srli_epi16::<4>(c), nib, offset);
+            let (lo, hi) = dec.indices(&block[16 * jq..16 * jq + 64]);
             for q in 0..Q {
-                // SAFETY: `16·jq + 64 ≤ 16·m_pad ≤` the table's length (asserted).
-                let t = unsafe { _mm512_loadu_si512(luts[q].add(16 * jq).cast()) };
-                lo_acc[q] = _mm512_dpbusd_epi32(lo_acc[q], _mm512_permutexvar_epi8(lo, t), ones);
-                hi_acc[q] = _mm512_dpbusd_epi32(hi_acc[q], _mm512_permutexvar_epi8(hi, t), ones);
+                let t = Decode::load(&luts[q][16 * jq..16 * jq + 64]);
+                lo_acc[q] = dec.add(lo_acc[q], lo, t);
+                hi_acc[q] = dec.add(hi_acc[q], hi, t);
             }
         }
         for (q, query) in qs.iter_mut().enumerate() {

@@ -16,14 +16,19 @@ pub struct TopK {
     fresh: bool,
 }
 
-/// The order of candidates as one integer: `f32::total_cmp` on the distance (its bits,
-/// negative values flipped, others with the sign bit set), then the id. Selecting and
-/// sorting on it compares one `u128` instead of calling a comparator.
+/// The bits of `d` as a `u32` that orders as `f32::total_cmp` orders the floats: negative
+/// values have all bits flipped, others only the sign bit. Selecting and sorting on
+/// integer keys compares integers instead of calling a comparator.
+#[inline]
+pub fn total_order_bits(d: f32) -> u32 {
+    let b = d.to_bits();
+    if b >> 31 == 1 { !b } else { b | 1 << 31 }
+}
+
+/// The order of candidates as one integer: the distance by `f32::total_cmp`, then the id.
 #[inline]
 fn key(p: &(f32, u64)) -> u128 {
-    let b = p.0.to_bits();
-    let d = if b >> 31 == 1 { !b } else { b | 1 << 31 };
-    (u128::from(d) << 64) | u128::from(p.1)
+    (u128::from(total_order_bits(p.0)) << 64) | u128::from(p.1)
 }
 
 impl TopK {

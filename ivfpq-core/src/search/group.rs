@@ -41,8 +41,7 @@ impl QueryBatch<'_> {
     /// Queries per group for a batch of `nq`: smaller groups when the batch is small, so
     /// every thread still gets work.
     pub(super) fn group_size(&self, nq: usize) -> usize {
-        let four_bit = self.model.pq().is_some_and(|pq| pq.ksub() != KSUB);
-        let cap = if four_bit {
+        let cap = if self.byte_bits() == Some(Bits::Four) {
             let term = 4 * self.model.query_term_len().max(1);
             (GROUP_TERMS_BYTES / term).clamp(GROUP, GROUP_4BIT)
         } else {
