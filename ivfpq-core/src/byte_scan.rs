@@ -318,13 +318,16 @@ fn float4<const TWO: bool>(
 ) -> f32 {
     let at = (i / PQ4_BLOCK) * 16 * pq4_m_pad(m) + i % 16;
     let shift = if i % PQ4_BLOCK < 16 { 0 } else { 4 };
-    // Four partial sums: one dependent add chain would cost m × 4 cycles a hit.
-    let mut acc = [0.0f32; 4];
-    for j in 0..m {
-        let o = 16 * j + ((codes[at + 16 * j] >> shift) & 15) as usize;
-        acc[j % 4] += if TWO { lut[o] + extra[o] } else { lut[o] };
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
+    let (lut, extra) = (lut.as_chunks::<16>().0, extra.as_chunks::<16>().0);
+    sum4(m, |j| {
+        // A nibble indexes a 16-entry row: no bounds check.
+        let c = usize::from((codes[at + 16 * j] >> shift) & 15);
+        if TWO {
+            lut[j][c] + extra[j][c]
+        } else {
+            lut[j][c]
+        }
+    })
 }
 
 /// Code `i`'s float-table sum, 8-bit codes (blocks of 32, sub-quantizer-major); `TWO` as
@@ -336,10 +339,41 @@ fn float8<const TWO: bool>(
     i: usize,
 ) -> f32 {
     let at = (i / PQ8_BLOCK) * PQ8_BLOCK * m + i % PQ8_BLOCK;
-    let mut acc = [0.0f32; 4];
-    for j in 0..m {
-        let o = 256 * j + codes[at + j * PQ8_BLOCK] as usize;
-        acc[j % 4] += if TWO { lut[o] + extra[o] } else { lut[o] };
+    let (lut, extra) = (lut.as_chunks::<256>().0, extra.as_chunks::<256>().0);
+    sum4(m, |j| {
+        let c = usize::from(codes[at + j * PQ8_BLOCK]);
+        if TWO {
+            lut[j][c] + extra[j][c]
+        } else {
+            lut[j][c]
+        }
+    })
+}
+
+/// `Σ_{j<m} entry(j)` in four partial sums (entry `j` into sum `j % 4`), added as
+/// `(s0 + s1) + (s2 + s3)`: one dependent add chain would cost `m × 4` cycles a hit. The
+/// sums are named locals: an array indexed by `j % 4` was kept on the stack, which put a
+/// store and a reload (about 5 cycles) on every entry's chain (synth960, nprobe 1:
+/// rescoring was 13 % of a query).
+#[inline(always)]
+fn sum4(m: usize, entry: impl Fn(usize) -> f32) -> f32 {
+    let (mut s0, mut s1, mut s2, mut s3) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+    let mut j = 0;
+    while j + 4 <= m {
+        s0 += entry(j);
+        s1 += entry(j + 1);
+        s2 += entry(j + 2);
+        s3 += entry(j + 3);
+        j += 4;
     }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
+    if j < m {
+        s0 += entry(j);
+    }
+    if j + 1 < m {
+        s1 += entry(j + 1);
+    }
+    if j + 2 < m {
+        s2 += entry(j + 2);
+    }
+    (s0 + s1) + (s2 + s3)
 }
