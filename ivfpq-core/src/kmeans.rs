@@ -13,6 +13,8 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 
+use ivfpq_simd::Kernels;
+
 /// How a k-means run is set up.
 #[derive(Clone, Copy, Debug)]
 pub struct KMeansParams {
@@ -53,43 +55,81 @@ pub fn assign(
     dists: &mut [f32],
 ) {
     let kern = ivfpq_simd::Kernels::active();
-    let k = c_norms.len();
     if dim <= DIRECT_MAX_DIM {
         return assign_direct(kern, x, dim, (c, c_norms), nearest, labels, dists);
     }
-    let tile = tile_rows(k);
-    let cref = MatRef::from_row_major_slice(c, k, dim);
-    // Inner product: GEMM with alpha = -1 and zero "norms", so both cases are an argmin.
-    let zeros = vec![0f32; k];
-    let bias = if nearest == Nearest::L2 {
-        c_norms
-    } else {
-        &zeros[..]
-    };
-    let alpha = if nearest == Nearest::L2 { -2.0 } else { -1.0 };
-    x.par_chunks(tile * dim)
-        .zip(labels.par_chunks_mut(tile))
-        .zip(dists.par_chunks_mut(tile))
+    let g = Gemm::new(c, c_norms, dim, nearest);
+    x.par_chunks(g.tile * dim)
+        .zip(labels.par_chunks_mut(g.tile))
+        .zip(dists.par_chunks_mut(g.tile))
         .for_each_init(Vec::new, |buf: &mut Vec<f32>, ((xt, lt), dt)| {
-            let rows = lt.len();
-            buf.resize(rows * k, 0.0);
-            matmul(
-                MatMut::from_row_major_slice_mut(buf, rows, k),
-                Accum::Replace,
-                MatRef::from_row_major_slice(xt, rows, dim),
-                cref.transpose(),
-                alpha,
-                Par::Seq,
-            );
+            g.scores(xt, buf);
             for (r, (l, d)) in lt.iter_mut().zip(dt.iter_mut()).enumerate() {
-                let (best, score) = kern.argmin_sum(&buf[r * k..(r + 1) * k], bias);
-                *l = best as u32;
-                *d = match nearest {
-                    Nearest::L2 => (score + kern.norm_sq(&xt[r * dim..(r + 1) * dim])).max(0.0),
-                    Nearest::InnerProduct => score,
-                };
+                (*l, *d) = g.nearest(kern, xt, buf, r);
             }
         });
+}
+
+/// The GEMM half of [`assign`]: the scores `alpha·X·Cᵀ` of a tile of rows, and each
+/// row's argmin of score plus bias.
+pub(crate) struct Gemm<'c> {
+    c: MatRef<'c, f32>,
+    /// `‖c‖²` for L2; zeros for inner product (so both are an argmin).
+    bias: Cow<'c, [f32]>,
+    alpha: f32,
+    nearest: Nearest,
+    pub(crate) k: usize,
+    dim: usize,
+    /// Rows per tile.
+    pub(crate) tile: usize,
+}
+
+impl<'c> Gemm<'c> {
+    /// Scores against the `k` centroids `c` (row-major, `dim` wide) with squared norms
+    /// `c_norms`.
+    pub(crate) fn new(c: &'c [f32], c_norms: &'c [f32], dim: usize, nearest: Nearest) -> Self {
+        let k = c_norms.len();
+        let l2 = nearest == Nearest::L2;
+        Gemm {
+            c: MatRef::from_row_major_slice(c, k, dim),
+            bias: if l2 {
+                c_norms.into()
+            } else {
+                vec![0.0; k].into()
+            },
+            // Inner product: alpha = -1 and zero bias, so both cases are an argmin.
+            alpha: if l2 { -2.0 } else { -1.0 },
+            nearest,
+            k,
+            dim,
+            tile: tile_rows(k),
+        }
+    }
+
+    /// The score block of the rows `xt` into `buf` (`rows × k`, row-major).
+    pub(crate) fn scores(&self, xt: &[f32], buf: &mut Vec<f32>) {
+        let rows = xt.len() / self.dim;
+        buf.resize(rows * self.k, 0.0);
+        matmul(
+            MatMut::from_row_major_slice_mut(buf, rows, self.k),
+            Accum::Replace,
+            MatRef::from_row_major_slice(xt, rows, self.dim),
+            self.c.transpose(),
+            self.alpha,
+            Par::Seq,
+        );
+    }
+
+    /// Row `r` of the tile `xt`: its nearest centroid and distance, from the scores `buf`.
+    pub(crate) fn nearest(&self, kern: &Kernels, xt: &[f32], buf: &[f32], r: usize) -> (u32, f32) {
+        let (k, dim) = (self.k, self.dim);
+        let (best, score) = kern.argmin_sum(&buf[r * k..(r + 1) * k], &self.bias);
+        let d = match self.nearest {
+            Nearest::L2 => (score + kern.norm_sq(&xt[r * dim..(r + 1) * dim])).max(0.0),
+            Nearest::InnerProduct => score,
+        };
+        (best as u32, d)
+    }
 }
 
 /// At or below this width distances are computed directly, in registers, from the
@@ -103,7 +143,7 @@ pub(crate) const DIRECT_MAX_DIM: usize = 16;
 /// each instruction covers 16 centroids. L2 (every k-means) runs the fused
 /// `nearest_l2` kernel; inner product scores a lookup table and takes its argmin.
 fn assign_direct(
-    kern: &ivfpq_simd::Kernels,
+    kern: &Kernels,
     x: &[f32],
     dim: usize,
     (c, c_norms): (&[f32], &[f32]),
@@ -125,7 +165,7 @@ fn assign_direct(
 /// transposed (`ct`, `dim × k`, as `ProductQuantizer::codebooks_t` keeps each
 /// sub-quantizer's): encoding calls it per sub-space and tile without transposing again.
 pub(crate) fn assign_transposed(
-    kern: &ivfpq_simd::Kernels,
+    kern: &Kernels,
     x: &[f32],
     dim: usize,
     (ct, c_norms): (&[f32], &[f32]),
@@ -206,37 +246,86 @@ pub fn refine(data: &[f32], dim: usize, c: Vec<f32>, iters: usize, seed: u64) ->
     lloyd(data, dim, c, iters, &mut StdRng::seed_from_u64(seed))
 }
 
-/// Lloyd iterations from `c`, splitting empty clusters after each.
+/// Lloyd iterations from `c`, splitting empty clusters after each. Wide rows take
+/// Elkan's bounds ([`crate::elkan`]) when they fit its budget.
 fn lloyd(x: &[f32], dim: usize, mut c: Vec<f32>, iters: usize, rng: &mut StdRng) -> Vec<f32> {
     let n = x.len() / dim;
     let k = c.len() / dim;
+    if dim >= crate::elkan::MIN_DIM && iters > 1 && n.saturating_mul(k) <= crate::elkan::MAX_BOUNDS
+    {
+        return crate::elkan::lloyd(x, dim, c, iters, rng);
+    }
     let mut labels = vec![0u32; n];
     let mut dists = vec![0f32; n];
     for iter in 0..iters {
         let norms = row_norms(&c, dim);
         assign(x, dim, &c, &norms, Nearest::L2, &mut labels, &mut dists);
-        let mut sums = vec![0f64; k * dim];
-        let mut counts = vec![0usize; k];
-        for (row, &l) in x.chunks_exact(dim).zip(&labels) {
-            let l = l as usize;
-            counts[l] += 1;
-            for (s, v) in sums[l * dim..(l + 1) * dim].iter_mut().zip(row) {
-                *s += *v as f64;
-            }
-        }
-        for j in 0..k {
-            if counts[j] > 0 {
-                let inv = 1.0 / counts[j] as f64;
-                for (cv, s) in c[j * dim..(j + 1) * dim].iter_mut().zip(&sums[j * dim..]) {
-                    *cv = (*s * inv) as f32;
-                }
-            }
-        }
-        let split = split_empty(&mut c, dim, &mut counts, rng);
+        let split = recenter(x, dim, &labels, &mut c, rng);
         let obj: f64 = dists.iter().map(|&d| d as f64).sum();
         tracing::debug!(iter, k, n, objective = obj, split, "k-means iteration");
     }
     c
+}
+
+/// The update step: each centroid becomes the mean of its rows (centroids without rows
+/// keep theirs), then empty clusters are split. Returns how many were. Each centroid sums
+/// its rows in `f64`, in row order, so the result does not depend on the thread count.
+pub(crate) fn recenter(
+    x: &[f32],
+    dim: usize,
+    labels: &[u32],
+    c: &mut [f32],
+    rng: &mut StdRng,
+) -> usize {
+    let k = c.len() / dim;
+    let mut counts = vec![0usize; k];
+    for &l in labels {
+        counts[l as usize] += 1;
+    }
+    let mut sums = vec![0f64; k * dim];
+    if dim <= DIRECT_MAX_DIM {
+        // Short rows: one pass in row order, the sums stay in cache.
+        for (row, &l) in x.chunks_exact(dim).zip(labels) {
+            let l = l as usize;
+            for (s, v) in sums[l * dim..(l + 1) * dim].iter_mut().zip(row) {
+                *s += f64::from(*v);
+            }
+        }
+    } else {
+        // Wide rows (each a run of cache lines): centroids in parallel, each reading its
+        // own rows, in order (a counting sort by label), so the sums are the same.
+        let mut start = vec![0usize; k + 1];
+        for j in 0..k {
+            start[j + 1] = start[j] + counts[j];
+        }
+        let mut members = vec![0u32; labels.len()];
+        let mut next = start.clone();
+        for (i, &l) in labels.iter().enumerate() {
+            members[next[l as usize]] = i as u32;
+            next[l as usize] += 1;
+        }
+        sums.par_chunks_mut(dim).enumerate().for_each(|(j, sum)| {
+            for &i in &members[start[j]..start[j + 1]] {
+                let row = &x[i as usize * dim..(i as usize + 1) * dim];
+                for (s, v) in sum.iter_mut().zip(row) {
+                    *s += f64::from(*v);
+                }
+            }
+        });
+    }
+    for (j, (cj, sum)) in c
+        .chunks_exact_mut(dim)
+        .zip(sums.chunks_exact(dim))
+        .enumerate()
+    {
+        if counts[j] > 0 {
+            let inv = 1.0 / counts[j] as f64;
+            for (cv, s) in cj.iter_mut().zip(sum) {
+                *cv = (*s * inv) as f32;
+            }
+        }
+    }
+    split_empty(c, dim, &mut counts, rng)
 }
 
 /// Gives each empty cluster half of a populous one: the donor is drawn with probability

@@ -7,6 +7,7 @@
 
 mod blocks;
 mod byte_scan;
+mod elkan;
 mod error;
 mod index;
 pub mod kmeans;
