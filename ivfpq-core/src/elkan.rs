@@ -288,6 +288,37 @@ mod tests {
     }
 
     #[test]
+    fn training_with_bounds_does_not_depend_on_the_thread_count() {
+        // Wide enough that `kmeans::train` takes the bounds.
+        let dim = MIN_DIM;
+        let mut z = 0x2545_f491_4f6c_dd1du64;
+        let x: Vec<f32> = (0..2000 * dim)
+            .map(|i| {
+                z ^= z << 13;
+                z ^= z >> 7;
+                z ^= z << 17;
+                ((i / dim) % 5) as f32 + (z >> 40) as f32 / (1u64 << 24) as f32
+            })
+            .collect();
+        let p = crate::kmeans::KMeansParams {
+            k: 12,
+            iters: 8,
+            max_points_per_centroid: 256,
+            seed: 9,
+        };
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| crate::kmeans::train(&x, dim, &p))
+        };
+        let one = on(1);
+        assert_eq!(one, on(2), "1 thread against 2");
+        assert_eq!(one, on(3), "1 thread against 3");
+    }
+
+    #[test]
     fn bounds_give_the_centroids_of_plain_lloyd_iterations() {
         // Overlapping blobs, so rows change clusters for several iterations, and plain
         // noise (spread 0), where many rows sit near a boundary.
