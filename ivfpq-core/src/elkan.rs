@@ -10,10 +10,13 @@
 //! direct `l2sq`, instead of a whole GEMM.
 //!
 //! The labels are those of plain Lloyd iterations up to ties within rounding: every
-//! bound carries an allowance for it ([`ROUNDING`]), so a distance is skipped only when it
+//! bound carries an allowance for it ([`rounding`]), so a distance is skipped only when it
 //! provably cannot win. The bounds take `n × k` floats, so [`MAX_BOUNDS`] caps them
-//! (plain iterations beyond it); the training sample is 256 rows per centroid by
-//! default, so the cap admits up to about 720 centroids.
+//! per call (plain iterations beyond it; rows deferred to the GEMM go in batches of
+//! [`DEFERRED_BATCH`], a few MiB more); the training sample is 256 rows per centroid by
+//! default, so the cap admits up to about 720 centroids. k-means calls that run in
+//! parallel (PQ sub-spaces, which are 128 dimensions wide only for very small `m`) each
+//! hold their own.
 
 use ivfpq_simd::Kernels;
 use rand::rngs::StdRng;
@@ -28,18 +31,26 @@ use crate::kmeans::{Gemm, Nearest, recenter, row_norms};
 /// 960 (synth960) it took 6.4 s less (10.8 → 4.4 s on one thread).
 pub(crate) const MIN_DIM: usize = 128;
 
-/// The most row-centroid bounds (`f32`) kept: 512 MiB.
+/// The most row-centroid bounds (`f32`) one k-means call keeps: 512 MiB.
 pub(crate) const MAX_BOUNDS: usize = 1 << 27;
 
-/// Relative allowance for rounding in squared distances. The GEMM's `‖c‖² − 2x·c + ‖x‖²`
-/// can be off by a few ulps of `‖x‖² + ‖c‖²` (cancellation), a direct `Σ (x − c)²` by
-/// a few ulps of itself times the number of terms; 1e-4 is above both for rows of a few
-/// thousand dimensions (`f32` ulp 1.2e-7) and costs almost nothing in skipped work.
-const ROUNDING: f32 = 1e-4;
+/// Relative allowance for rounding in squared distances of `dim`-wide rows. A sum of
+/// `dim` terms in `f32` can be off by `dim` ulps of its magnitude at worst: of `‖x‖² +
+/// ‖c‖²` for the GEMM's `‖c‖² − 2x·c + ‖x‖²` (cancellation), of itself for a direct
+/// `Σ (x − c)²`. (The kernels add in several partial sums, so the real error is far
+/// smaller.) At least 1e-4, which costs almost nothing in skipped work.
+fn rounding(dim: usize) -> f32 {
+    (dim as f32 * f32::EPSILON).max(1e-4)
+}
 
 /// A row whose bounds leave more than `k / DEFER` centroids open is reassigned through the
 /// GEMM (with the other such rows) rather than one distance at a time.
 const DEFER: usize = 4;
+
+/// Deferred rows sent to the GEMM together: enough tiles for every thread, and a bounded
+/// amount of memory (their rows and `k` bounds each). Smaller under test, so that the
+/// tests' few thousand rows take several batches.
+const DEFERRED_BATCH: usize = if cfg!(test) { 256 } else { 4096 };
 
 /// Rows per rayon task in the bound passes.
 const CHUNK: usize = 64;
@@ -53,13 +64,13 @@ struct Bounds {
 }
 
 /// A lower bound on the distance whose square was computed directly as `sq`.
-fn below(sq: f32) -> f32 {
-    (sq * (1.0 - ROUNDING)).max(0.0).sqrt()
+fn below(sq: f32, dim: usize) -> f32 {
+    (sq * (1.0 - rounding(dim))).max(0.0).sqrt()
 }
 
 /// An upper bound on the distance whose square was computed directly as `sq`.
-fn above(sq: f32) -> f32 {
-    (sq * (1.0 + ROUNDING)).sqrt()
+fn above(sq: f32, dim: usize) -> f32 {
+    (sq * (1.0 + rounding(dim))).sqrt()
 }
 
 /// Lloyd iterations from `c` (`k × dim`) on the rows of `x`, splitting empty clusters
@@ -85,6 +96,9 @@ fn run(
 ) -> Vec<f32> {
     let kern = Kernels::active();
     let (n, k) = (x.len() / dim, c.len() / dim);
+    if k == 0 || n == 0 {
+        return c;
+    }
     let mut b = Bounds {
         labels: vec![0; n],
         upper: vec![0.0; n],
@@ -111,7 +125,7 @@ fn run(
                 .zip(old.chunks_exact(dim))
                 .zip(c.chunks_exact(dim))
             {
-                *m = above(kern.l2sq(o, nw));
+                *m = above(kern.l2sq(o, nw), dim);
             }
         }
         tracing::debug!(
@@ -146,7 +160,7 @@ fn gemm_pass(
             g.scores(xt, buf);
             for r in 0..lt.len() {
                 let xn = kern.norm_sq(&xt[r * dim..(r + 1) * dim]);
-                let e = ROUNDING * (xn + widest);
+                let e = rounding(dim) * (xn + widest);
                 let (best, d) = g.nearest(kern, xt, buf, r);
                 (lt[r], ut[r]) = (best, (d + e).sqrt());
                 let scores = &buf[r * k..(r + 1) * k];
@@ -195,19 +209,30 @@ fn bounded_pass(
                 (n + m, d)
             },
         );
-    if deferred.is_empty() {
-        return computed;
-    }
-    let m = deferred.len();
-    let mut rows = vec![0.0f32; m * dim];
-    for (dst, &i) in rows.chunks_exact_mut(dim).zip(&deferred) {
-        dst.copy_from_slice(&x[i * dim..(i + 1) * dim]);
-    }
-    let (mut labels, mut upper, mut lower) = (vec![0u32; m], vec![0.0f32; m], vec![0.0f32; m * k]);
-    let done = gemm_pass(kern, &rows, (c, dim), (&mut labels, &mut upper, &mut lower));
-    for (j, &i) in deferred.iter().enumerate() {
-        (b.labels[i], b.upper[i]) = (labels[j], upper[j]);
-        b.lower[i * k..(i + 1) * k].copy_from_slice(&lower[j * k..(j + 1) * k]);
+    // The deferred rows through the GEMM, a batch at a time, so the extra memory stays at
+    // a batch's rows and bounds whatever the number deferred.
+    let mut done = 0;
+    let (mut rows, mut labels, mut upper, mut lower) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for batch in deferred.chunks(DEFERRED_BATCH) {
+        let m = batch.len();
+        rows.clear();
+        for &i in batch {
+            rows.extend_from_slice(&x[i * dim..(i + 1) * dim]);
+        }
+        labels.resize(m, 0u32);
+        upper.resize(m, 0.0f32);
+        lower.resize(m * k, 0.0f32);
+        done += gemm_pass(
+            kern,
+            &rows,
+            (c, dim),
+            (&mut labels, &mut upper, &mut lower[..m * k]),
+        );
+        for (j, &i) in batch.iter().enumerate() {
+            (b.labels[i], b.upper[i]) = (labels[j], upper[j]);
+            b.lower[i * k..(i + 1) * k].copy_from_slice(&lower[j * k..(j + 1) * k]);
+        }
     }
     computed + done
 }
@@ -241,8 +266,8 @@ fn settle(
     let centroid = |j: usize| &c[j * dim..(j + 1) * dim];
     let mut best = kern.l2sq(row, centroid(a));
     let mut computed = 1;
-    lower[a] = below(best);
-    u = above(best);
+    lower[a] = below(best, dim);
+    u = above(best, dim);
     if u > others[0] {
         // One call per distance costs a few times the GEMM's share of it (the centroid
         // comes from L2 or L3, and the call has its overhead), so a row that needs many
@@ -258,9 +283,9 @@ fn settle(
             }
             let d = kern.l2sq(row, centroid(j));
             computed += 1;
-            lower[j] = below(d);
+            lower[j] = below(d, dim);
             if d < best {
-                (best, a, u) = (d, j, above(d));
+                (best, a, u) = (d, j, above(d, dim));
             }
         }
     }

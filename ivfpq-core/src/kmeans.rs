@@ -298,15 +298,15 @@ pub(crate) fn recenter(
         for j in 0..k {
             start[j + 1] = start[j] + counts[j];
         }
-        let mut members = vec![0u32; labels.len()];
+        let mut members = vec![0usize; labels.len()];
         let mut next = start.clone();
         for (i, &l) in labels.iter().enumerate() {
-            members[next[l as usize]] = i as u32;
+            members[next[l as usize]] = i;
             next[l as usize] += 1;
         }
         sums.par_chunks_mut(dim).enumerate().for_each(|(j, sum)| {
             for &i in &members[start[j]..start[j + 1]] {
-                let row = &x[i as usize * dim..(i as usize + 1) * dim];
+                let row = &x[i * dim..(i + 1) * dim];
                 for (s, v) in sum.iter_mut().zip(row) {
                     *s += f64::from(*v);
                 }
