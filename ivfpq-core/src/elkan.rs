@@ -112,7 +112,8 @@ fn run(
                 upper,
                 lower,
             } = &mut b;
-            gemm_pass(kern, x, (&c, dim), (labels, upper, lower))
+            let norms = row_norms(&c, dim);
+            gemm_pass(kern, x, (&c, &norms, dim), (labels, upper, lower))
         } else {
             bounded_pass(kern, x, (&c, dim), (&moved, defer), &mut b)
         };
@@ -140,17 +141,17 @@ fn run(
     c
 }
 
-/// Every distance of the rows `x`, through the GEMM: their labels, and bounds widened by
-/// the rounding allowance. Returns the number of distances computed.
+/// Every distance of the rows `x` to the centroids `c` (squared norms `norms`), through
+/// the GEMM: their labels, and bounds widened by the rounding allowance. Returns the
+/// number of distances computed.
 fn gemm_pass(
     kern: &Kernels,
     x: &[f32],
-    (c, dim): (&[f32], usize),
+    (c, norms, dim): (&[f32], &[f32], usize),
     (labels, upper, lower): (&mut [u32], &mut [f32], &mut [f32]),
 ) -> usize {
-    let norms = row_norms(c, dim);
     let widest = norms.iter().fold(0.0f32, |a, &v| a.max(v));
-    let g = Gemm::new(c, &norms, dim, Nearest::L2);
+    let g = Gemm::new(c, norms, dim, Nearest::L2);
     let k = g.k;
     x.par_chunks(g.tile * dim)
         .zip(labels.par_chunks_mut(g.tile))
@@ -164,7 +165,7 @@ fn gemm_pass(
                 let (best, d) = g.nearest(kern, xt, buf, r);
                 (lt[r], ut[r]) = (best, (d + e).sqrt());
                 let scores = &buf[r * k..(r + 1) * k];
-                for ((l, &s), &cn) in lwt[r * k..(r + 1) * k].iter_mut().zip(scores).zip(&norms) {
+                for ((l, &s), &cn) in lwt[r * k..(r + 1) * k].iter_mut().zip(scores).zip(norms) {
                     *l = (s + cn + xn - e).max(0.0).sqrt();
                 }
             }
@@ -212,6 +213,11 @@ fn bounded_pass(
     // The deferred rows through the GEMM, a batch at a time, so the extra memory stays at
     // a batch's rows and bounds whatever the number deferred.
     let mut done = 0;
+    let norms = if deferred.is_empty() {
+        Vec::new()
+    } else {
+        row_norms(c, dim)
+    };
     let (mut rows, mut labels, mut upper, mut lower) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for batch in deferred.chunks(DEFERRED_BATCH) {
@@ -226,7 +232,7 @@ fn bounded_pass(
         done += gemm_pass(
             kern,
             &rows,
-            (c, dim),
+            (c, &norms, dim),
             (&mut labels, &mut upper, &mut lower[..m * k]),
         );
         for (j, &i) in batch.iter().enumerate() {

@@ -9,6 +9,7 @@ use arrow_schema::DataType;
 use ivfpq_simd::Kernels;
 use rayon::prelude::*;
 
+use crate::buckets::Buckets;
 use crate::error::{IvfPqError, Result};
 use crate::metric::Metric;
 use crate::model::IvfPqModel;
@@ -138,22 +139,12 @@ impl IvfPqIndex {
         // Rows grouped by partition (a counting sort, stable: each partition receives its
         // rows in input order), then the partitions filled in parallel, each with room
         // for all of its rows first (growing by doubling would copy them again).
-        let mut start = vec![0usize; self.partitions.len() + 1];
-        assign.iter().for_each(|&l| start[l as usize + 1] += 1);
-        for l in 0..self.partitions.len() {
-            start[l + 1] += start[l];
-        }
-        let mut next = start.clone();
-        let mut order = vec![0usize; n];
-        for (i, &l) in assign.iter().enumerate() {
-            order[next[l as usize]] = i;
-            next[l as usize] += 1;
-        }
+        let groups = Buckets::by_key(&assign, self.partitions.len());
         self.partitions
             .par_iter_mut()
             .enumerate()
             .for_each(|(l, part)| {
-                let rows = &order[start[l]..start[l + 1]];
+                let rows = groups.rows(l);
                 part.reserve(quantizer, rows.len(), dim);
                 for &i in rows {
                     let code = &codes[i * w..(i + 1) * w];

@@ -15,6 +15,8 @@ use rayon::prelude::*;
 
 use ivfpq_simd::Kernels;
 
+use crate::buckets::Buckets;
+
 /// How a k-means run is set up.
 #[derive(Clone, Copy, Debug)]
 pub struct KMeansParams {
@@ -293,19 +295,10 @@ pub(crate) fn recenter(
         }
     } else {
         // Wide rows (each a run of cache lines): centroids in parallel, each reading its
-        // own rows, in order (a counting sort by label), so the sums are the same.
-        let mut start = vec![0usize; k + 1];
-        for j in 0..k {
-            start[j + 1] = start[j] + counts[j];
-        }
-        let mut members = vec![0usize; labels.len()];
-        let mut next = start.clone();
-        for (i, &l) in labels.iter().enumerate() {
-            members[next[l as usize]] = i;
-            next[l as usize] += 1;
-        }
+        // own rows, in order, so the sums are the same.
+        let members = Buckets::by_key(labels, k);
         sums.par_chunks_mut(dim).enumerate().for_each(|(j, sum)| {
-            for &i in &members[start[j]..start[j + 1]] {
+            for &i in members.rows(j) {
                 let row = &x[i * dim..(i + 1) * dim];
                 for (s, v) in sum.iter_mut().zip(row) {
                     *s += f64::from(*v);

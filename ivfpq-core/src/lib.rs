@@ -6,6 +6,7 @@
 //! parameter; nothing here panics on user input.
 
 mod blocks;
+mod buckets;
 mod byte_scan;
 mod elkan;
 mod error;
