@@ -229,6 +229,7 @@ fn pq4(c: &mut Criterion) {
                             Pq4Query {
                                 lut: black_box(lut),
                                 threshold: 0,
+                                all_sums: false,
                                 sums,
                                 hits,
                             }

@@ -327,7 +327,11 @@ pub struct Pq4Query<'a> {
     pub lut: &'a [u8],
     /// Codes whose sum is at most this are hits.
     pub threshold: u16,
-    /// Every code's sum (resized to whole blocks).
+    /// Whether every code's sum is wanted. Otherwise only the blocks of 32 codes that hold
+    /// a hit are sure to be written (the sums of the others are left unspecified): most
+    /// blocks of a list have none, and their sums need not be narrowed and stored.
+    pub all_sums: bool,
+    /// The codes' sums (resized to whole blocks; see `all_sums`).
     pub sums: &'a mut Vec<u16>,
     /// The hits, appended in increasing order.
     pub hits: &'a mut Vec<u32>,

@@ -115,7 +115,7 @@ pub(crate) fn pq4_scan_vbmi(
     let nblocks = codes.len() / bsize.max(1);
     assert!(lut.len() >= 16 * m_pad && out.len() >= nblocks * 32 && m_pad.is_multiple_of(4));
     let dec = Decode::new();
-    let thr = _mm512_set1_epi16(threshold as i16);
+    let thr = _mm512_set1_epi32(i32::from(threshold));
     let zero = _mm512_setzero_si512();
     // One chunk (four sub-quantizers, 64 code bytes) into `(lo, hi)`: lanes of `lo` are
     // vectors 0..16 (low nibbles), of `hi` vectors 16..32.
@@ -139,28 +139,8 @@ pub(crate) fn pq4_scan_vbmi(
             a = step(block, jq, a);
         }
         let acc = (_mm512_add_epi32(a.0, z.0), _mm512_add_epi32(a.1, z.1));
-        finish(acc, thr, b, n, &mut out[b * 32..b * 32 + 32], hits);
+        finish(acc, (thr, true), b, n, &mut out[b * 32..b * 32 + 32], hits);
     }
-}
-
-/// Block `b`'s sums `(vectors 0..16, 16..32)`, truncated to `u16`, into `out` (32), and
-/// its lanes at or under `thr` (below `n`) into `hits`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx2")]
-fn finish(
-    (lo, hi): (__m512i, __m512i),
-    thr: __m512i,
-    b: usize,
-    n: usize,
-    out: &mut [u16],
-    hits: &mut Vec<u32>,
-) {
-    let (lo, hi) = (_mm512_cvtepi32_epi16(lo), _mm512_cvtepi32_epi16(hi));
-    let sums = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
-    assert!(out.len() >= 32);
-    // SAFETY: `out` holds 32 `u16`s (asserted): 64 bytes.
-    unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), sums) };
-    crate::pq4::push_mask(_mm512_cmple_epu16_mask(sums, thr), b, n, hits);
 }
 
 /// Queries scanned together by [`pq4_scan_queries_vbmi`]: each adds two accumulators,
@@ -215,7 +195,7 @@ fn scan_queries<const Q: usize>(
     let mut thr = [zero; Q];
     for q in 0..Q {
         luts[q] = qs[q].lut;
-        thr[q] = _mm512_set1_epi16(qs[q].threshold as i16);
+        thr[q] = _mm512_set1_epi32(i32::from(qs[q].threshold));
     }
     for b in 0..nblocks {
         let block = &codes[b * bsize..(b + 1) * bsize];
@@ -229,10 +209,40 @@ fn scan_queries<const Q: usize>(
             }
         }
         for (q, query) in qs.iter_mut().enumerate() {
+            let all = query.all_sums;
             let out = &mut query.sums[b * 32..b * 32 + 32];
-            finish((lo_acc[q], hi_acc[q]), thr[q], b, n, out, query.hits);
+            finish((lo_acc[q], hi_acc[q]), (thr[q], all), b, n, out, query.hits);
         }
     }
+}
+
+/// Block `b`'s lanes (vectors `0..16`, `16..32`) whose sum, as a `u16`, is at most `thr`
+/// (below `n`) into `hits`; the sums, truncated to `u16`, into `out` (32) when the block
+/// has a hit or `all` asks for them. The test is made on the 32-bit lanes: most blocks
+/// have no hit, and narrowing them for the store would take shuffles the lookups need.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx2")]
+fn finish(
+    (lo, hi): (__m512i, __m512i),
+    (thr, all): (__m512i, bool),
+    b: usize,
+    n: usize,
+    out: &mut [u16],
+    hits: &mut Vec<u32>,
+) {
+    // The sums as `u16`s (what the narrowing keeps), compared as 32-bit lanes.
+    let low16 = _mm512_set1_epi32(0xFFFF);
+    let lo_hits = _mm512_cmple_epu32_mask(_mm512_and_si512(lo, low16), thr);
+    let hi_hits = _mm512_cmple_epu32_mask(_mm512_and_si512(hi, low16), thr);
+    let mask = u32::from(lo_hits) | u32::from(hi_hits) << 16;
+    if all || mask != 0 {
+        let (lo, hi) = (_mm512_cvtepi32_epi16(lo), _mm512_cvtepi32_epi16(hi));
+        let sums = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+        assert!(out.len() >= 32);
+        // SAFETY: `out` holds 32 `u16`s (asserted): 64 bytes.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), sums) };
+    }
+    crate::pq4::push_mask(mask, b, n, hits);
 }
 
 #[cfg(test)]

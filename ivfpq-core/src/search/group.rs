@@ -191,7 +191,7 @@ impl QueryBatch<'_> {
             let Some(part) = next_list(lists, &runs, r) else {
                 continue;
             };
-            for chunk in visits[a..b].chunks(SCAN_QUERIES) {
+            for chunk in even_chunks(&visits[a..b], SCAN_QUERIES) {
                 self.scan_visits(&group, (l, part), chunk, &mut slots, &mut tops);
             }
         }
@@ -241,6 +241,8 @@ impl QueryBatch<'_> {
             .map(|(_, t, _, (thr, defer), sums, hits, _)| Pq4Query {
                 lut: t.bytes,
                 threshold: if *defer { 0 } else { *thr },
+                // A deferred list's hits are chosen from all its sums.
+                all_sums: *defer,
                 sums,
                 hits,
             })
@@ -273,6 +275,20 @@ impl QueryBatch<'_> {
 /// reads each block of codes once for up to four queries).
 const SCAN_QUERIES: usize = 4;
 
+/// `items` in as few chunks of at most `max` as there can be, of sizes that differ by
+/// at most one: 13 visits go to the kernel as 4, 3, 3, 3 rather than 4, 4, 4, 1 (one query
+/// alone gets the slower one-query kernel).
+fn even_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let calls = items.len().div_ceil(max.max(1));
+    let (size, longer) = (items.len() / calls.max(1), items.len() % calls.max(1));
+    let mut rest = items;
+    (0..calls).map(move |c| {
+        let (chunk, tail) = rest.split_at(size + usize::from(c < longer));
+        rest = tail;
+        chunk
+    })
+}
+
 /// What the visits of a group share: its queries, their query-only terms (`(all, width)`),
 /// and what each query's byte tables share.
 struct Group<'g> {
@@ -303,4 +319,26 @@ pub(super) fn next_list<'l>(lists: &'l dyn Lists, runs: &[Run], r: usize) -> Opt
         ivfpq_simd::prefetch(&next.codes[..next.codes.len().min(PREFETCH_CODES)]);
     }
     lists.list(runs[r].1 as usize).filter(|p| !p.ids.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::even_chunks;
+
+    #[test]
+    fn even_chunks_split_into_fewest_near_equal_parts() {
+        let sizes = |n: usize, max: usize| -> Vec<usize> {
+            let v: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = even_chunks(&v, max).collect();
+            // In order, nothing lost.
+            assert_eq!(chunks.concat(), v);
+            chunks.iter().map(|c| c.len()).collect()
+        };
+        assert_eq!(sizes(13, 4), [4, 3, 3, 3]);
+        assert_eq!(sizes(5, 4), [3, 2]);
+        assert_eq!(sizes(8, 4), [4, 4]);
+        assert_eq!(sizes(1, 4), [1]);
+        assert_eq!(sizes(0, 4), Vec::<usize>::new());
+        assert_eq!(sizes(3, 1), [1, 1, 1]);
+    }
 }

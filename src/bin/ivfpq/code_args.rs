@@ -1,4 +1,5 @@
-//! The code options shared by `ivfpq build` and `ivfpq bench`: code type and OPQ.
+//! The training options shared by `ivfpq build` and `ivfpq bench`: code type, OPQ and
+//! the coarse k-means iterations.
 
 use clap::{Args, ValueEnum};
 use ivfpq::core::{CodeKind, IndexParams, IvfPqModel};
@@ -25,6 +26,9 @@ pub struct CodeArgs {
     /// OPQ rounds (each updates the rotation and refits the codebooks).
     #[arg(long, default_value_t = IndexParams::default().opq_iters)]
     opq_iters: usize,
+    /// Coarse k-means iterations (the partitions; FAISS's default is 25).
+    #[arg(long, default_value_t = IndexParams::default().kmeans_iters)]
+    kmeans_iters: usize,
 }
 
 impl CodeArgs {
@@ -37,6 +41,7 @@ impl CodeArgs {
             },
             opq: self.opq,
             opq_iters: self.opq_iters,
+            kmeans_iters: self.kmeans_iters,
             ..p
         }
     }
