@@ -28,6 +28,12 @@ pub struct KMeansParams {
     pub max_points_per_centroid: usize,
     /// RNG seed for the subsample, the initial centroids and cluster splits.
     pub seed: u64,
+    /// Spherical k-means: each centroid is scaled to unit norm after every update, so
+    /// that on unit rows the nearest centroid by L2 is the one of largest cosine. For
+    /// cosine data this is what FAISS's IVF trains (`cp.spherical` for inner product);
+    /// plain means shrink towards the origin, and the partitions then follow the rows'
+    /// norms as much as their directions.
+    pub spherical: bool,
 }
 
 /// What the nearest centroid is: by L2, or by largest inner product.
@@ -227,7 +233,7 @@ pub fn train(data: &[f32], dim: usize, p: &KMeansParams) -> Vec<f32> {
     let n = x.len() / dim;
     let init = rand::seq::index::sample(&mut rng, n, k).into_vec();
     let c = gather_rows(x, dim, &init);
-    lloyd(x, dim, c, p.iters, &mut rng)
+    lloyd(x, dim, c, (p.iters, p.spherical), &mut rng)
 }
 
 /// Up to `cap` of the `dim`-wide rows of `x`, drawn with `rng` (which is not touched when
@@ -245,24 +251,37 @@ pub fn subsample<'a>(x: &'a [f32], dim: usize, cap: usize, rng: &mut StdRng) -> 
 /// Continues k-means from the centroids `c` (`k × dim`) for `iters` iterations on every
 /// row of `data`: a warm start for callers that retrain on slightly changed data (OPQ).
 pub fn refine(data: &[f32], dim: usize, c: Vec<f32>, iters: usize, seed: u64) -> Vec<f32> {
-    lloyd(data, dim, c, iters, &mut StdRng::seed_from_u64(seed))
+    lloyd(
+        data,
+        dim,
+        c,
+        (iters, false),
+        &mut StdRng::seed_from_u64(seed),
+    )
 }
 
-/// Lloyd iterations from `c`, splitting empty clusters after each. Wide rows take
-/// Elkan's bounds ([`crate::elkan`]) when they fit its budget.
-fn lloyd(x: &[f32], dim: usize, mut c: Vec<f32>, iters: usize, rng: &mut StdRng) -> Vec<f32> {
+/// `(iters, spherical)` Lloyd iterations from `c`, splitting empty clusters after each
+/// (see [`KMeansParams::spherical`]). Wide rows take Elkan's bounds ([`crate::elkan`])
+/// when they fit its budget.
+fn lloyd(
+    x: &[f32],
+    dim: usize,
+    mut c: Vec<f32>,
+    (iters, spherical): (usize, bool),
+    rng: &mut StdRng,
+) -> Vec<f32> {
     let n = x.len() / dim;
     let k = c.len() / dim;
     if dim >= crate::elkan::MIN_DIM && iters > 1 && n.saturating_mul(k) <= crate::elkan::MAX_BOUNDS
     {
-        return crate::elkan::lloyd(x, dim, c, iters, rng);
+        return crate::elkan::lloyd(x, dim, c, (iters, spherical), rng);
     }
     let mut labels = vec![0u32; n];
     let mut dists = vec![0f32; n];
     for iter in 0..iters {
         let norms = row_norms(&c, dim);
         assign(x, dim, &c, &norms, Nearest::L2, &mut labels, &mut dists);
-        let split = recenter(x, dim, &labels, &mut c, rng);
+        let split = recenter(x, dim, &labels, (&mut c, spherical), rng);
         let obj: f64 = dists.iter().map(|&d| d as f64).sum();
         tracing::debug!(iter, k, n, objective = obj, split, "k-means iteration");
     }
@@ -270,13 +289,14 @@ fn lloyd(x: &[f32], dim: usize, mut c: Vec<f32>, iters: usize, rng: &mut StdRng)
 }
 
 /// The update step: each centroid becomes the mean of its rows (centroids without rows
-/// keep theirs), then empty clusters are split. Returns how many were. Each centroid sums
-/// its rows in `f64`, in row order, so the result does not depend on the thread count.
+/// keep theirs), then empty clusters are split, and with `spherical` every centroid is
+/// scaled to unit norm. Returns how many clusters were split. Each centroid sums its rows
+/// in `f64`, in row order, so the result does not depend on the thread count.
 pub(crate) fn recenter(
     x: &[f32],
     dim: usize,
     labels: &[u32],
-    c: &mut [f32],
+    (c, spherical): (&mut [f32], bool),
     rng: &mut StdRng,
 ) -> usize {
     let k = c.len() / dim;
@@ -318,7 +338,21 @@ pub(crate) fn recenter(
             }
         }
     }
-    split_empty(c, dim, &mut counts, rng)
+    let split = split_empty(c, dim, &mut counts, rng);
+    if spherical {
+        for cj in c.chunks_exact_mut(dim) {
+            let norm = cj
+                .iter()
+                .map(|&v| f64::from(v) * f64::from(v))
+                .sum::<f64>()
+                .sqrt();
+            if norm > 0.0 {
+                cj.iter_mut()
+                    .for_each(|v| *v = (f64::from(*v) / norm) as f32);
+            }
+        }
+    }
+    split
 }
 
 /// Gives each empty cluster half of a populous one: the donor is drawn with probability
@@ -408,6 +442,7 @@ mod tests {
                     iters,
                     max_points_per_centroid: 256,
                     seed: 3,
+                    spherical: false,
                 };
                 let c = train(&data, dim, &p);
                 let obj = objective(&data, dim, &c);
@@ -426,6 +461,7 @@ mod tests {
                     iters: 1,
                     max_points_per_centroid: 256,
                     seed: 4,
+                    spherical: false,
                 },
             );
             assert_ne!(
@@ -437,7 +473,8 @@ mod tests {
                         k: 8,
                         iters: 1,
                         max_points_per_centroid: 256,
-                        seed: 3
+                        seed: 3,
+                        spherical: false,
                     }
                 )
             );
@@ -483,9 +520,48 @@ mod tests {
             iters: 5,
             max_points_per_centroid: 256,
             seed: 1,
+            spherical: false,
         };
         let c = train(&data, 2, &p);
         assert_eq!(c.len(), 6);
         assert!(c.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn spherical_centroids_are_unit_and_plain_ones_shrink() {
+        // Unit rows in 8 directions with noise: plain means fall inside the sphere.
+        let dim = 16;
+        let mut z = 0x1234_5678_9abc_def1u64;
+        let mut data = Vec::new();
+        for i in 0..1600 {
+            let mut row: Vec<f32> = (0..dim)
+                .map(|d| {
+                    z ^= z << 13;
+                    z ^= z >> 7;
+                    z ^= z << 17;
+                    let noise = (z >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                    f32::from(u8::from(d == i % 8)) * 2.0 + noise
+                })
+                .collect();
+            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            row.iter_mut().for_each(|v| *v /= norm);
+            data.extend(row);
+        }
+        let norms = |spherical: bool| {
+            let p = KMeansParams {
+                k: 8,
+                iters: 6,
+                max_points_per_centroid: 256,
+                seed: 2,
+                spherical,
+            };
+            row_norms(&train(&data, dim, &p), dim)
+        };
+        assert!(
+            norms(true).iter().all(|&n| (n - 1.0).abs() < 1e-5),
+            "{:?}",
+            norms(true)
+        );
+        assert!(norms(false).iter().all(|&n| n < 0.99), "{:?}", norms(false));
     }
 }

@@ -94,6 +94,8 @@ impl IvfPqModel {
             iters: params.kmeans_iters,
             max_points_per_centroid: params.max_points_per_centroid,
             seed: params.seed,
+            // Cosine rows are unit vectors: unit centroids partition them by angle.
+            spherical: params.metric == Metric::Cosine,
         };
         let centroids = kmeans::train(data, dim, &kp);
         let centroid_norms = kmeans::row_norms(&centroids, dim);

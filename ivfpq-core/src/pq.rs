@@ -83,6 +83,7 @@ impl ProductQuantizer {
                 iters,
                 max_points_per_centroid: max_points,
                 seed: seed ^ (j as u64 + 1),
+                spherical: false,
             };
             kmeans::train(sub, dim / m, &p)
         })
