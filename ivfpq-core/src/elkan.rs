@@ -306,25 +306,7 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
-    use crate::kmeans::{assign, gather_rows};
-
-    /// Plain Lloyd iterations: every row assigned every time.
-    fn plain(
-        x: &[f32],
-        dim: usize,
-        mut c: Vec<f32>,
-        (iters, spherical): (usize, bool),
-        rng: &mut StdRng,
-    ) -> Vec<f32> {
-        let n = x.len() / dim;
-        let (mut labels, mut dists) = (vec![0u32; n], vec![0.0; n]);
-        for _ in 0..iters {
-            let norms = row_norms(&c, dim);
-            assign(x, dim, &c, &norms, Nearest::L2, &mut labels, &mut dists);
-            recenter(x, dim, &labels, (&mut c, spherical), rng);
-        }
-        c
-    }
+    use crate::kmeans::{gather_rows, plain_lloyd as plain};
 
     #[test]
     fn training_with_bounds_does_not_depend_on_the_thread_count() {

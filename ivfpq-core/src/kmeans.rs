@@ -266,7 +266,7 @@ pub fn refine(data: &[f32], dim: usize, c: Vec<f32>, iters: usize, seed: u64) ->
 fn lloyd(
     x: &[f32],
     dim: usize,
-    mut c: Vec<f32>,
+    c: Vec<f32>,
     (iters, spherical): (usize, bool),
     rng: &mut StdRng,
 ) -> Vec<f32> {
@@ -276,6 +276,19 @@ fn lloyd(
     {
         return crate::elkan::lloyd(x, dim, c, (iters, spherical), rng);
     }
+    plain_lloyd(x, dim, c, (iters, spherical), rng)
+}
+
+/// [`lloyd`] without the bounds: every row is assigned (GEMM or direct) every iteration.
+pub(crate) fn plain_lloyd(
+    x: &[f32],
+    dim: usize,
+    mut c: Vec<f32>,
+    (iters, spherical): (usize, bool),
+    rng: &mut StdRng,
+) -> Vec<f32> {
+    let n = x.len() / dim;
+    let k = c.len() / dim;
     let mut labels = vec![0u32; n];
     let mut dists = vec![0f32; n];
     for iter in 0..iters {
@@ -340,6 +353,8 @@ pub(crate) fn recenter(
     }
     let split = split_empty(c, dim, &mut counts, rng);
     if spherical {
+        // In f64, not `validate::normalize`'s f32 kernel: a centroid is scaled once an
+        // iteration, and its norm is then 1 to the last bit the f32 rows can show.
         for cj in c.chunks_exact_mut(dim) {
             let norm = cj
                 .iter()
@@ -543,8 +558,7 @@ mod tests {
                     f32::from(u8::from(d == i % 8)) * 2.0 + noise
                 })
                 .collect();
-            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-            row.iter_mut().for_each(|v| *v /= norm);
+            crate::validate::normalize(Kernels::active(), &mut row);
             data.extend(row);
         }
         let norms = |spherical: bool| {

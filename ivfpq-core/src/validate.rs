@@ -45,7 +45,7 @@ pub(crate) fn rows(param: &'static str, data: &[f32], dim: usize) -> Result<usiz
 }
 
 /// Scales `row` to unit length in place (a zero row stays zero).
-fn normalize(k: &ivfpq_simd::Kernels, row: &mut [f32]) {
+pub(crate) fn normalize(k: &ivfpq_simd::Kernels, row: &mut [f32]) {
     let n = k.norm_sq(row).sqrt();
     if n > 0.0 {
         let inv = 1.0 / n;
