@@ -250,3 +250,77 @@ fn append_batch(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-1 `.npy` file of `shape` with `body`, as numpy writes it (header padded
+    /// to a multiple of 64 bytes, ending in a newline).
+    fn npy(descr: &str, fortran: bool, shape: &str, body: &[u8]) -> Vec<u8> {
+        let mut h = format!(
+            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+            if fortran { "True" } else { "False" }
+        );
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        b.extend_from_slice(h.as_bytes());
+        b.extend_from_slice(body);
+        b
+    }
+
+    #[test]
+    fn npy_parses_and_every_truncation_is_an_error() {
+        let path = Path::new("x.npy");
+        let rows: Vec<f32> = (0..12).map(|i| i as f32 - 2.5).collect();
+        let good = npy("<f4", false, "(3, 4)", bytemuck::cast_slice(&rows));
+        assert_eq!(parse_npy(&good, path).unwrap(), (rows, 4));
+        for cut in 0..good.len() {
+            let e = parse_npy(&good[..cut], path).unwrap_err().to_string();
+            assert!(e.contains("x.npy") && e.contains("npy"), "{e}");
+        }
+    }
+
+    #[test]
+    fn npy_rejects_what_it_cannot_read_by_name() {
+        let path = Path::new("x.npy");
+        let body = [0u8; 16];
+        let cases: [(Vec<u8>, &str); 6] = [
+            (
+                npy("<f8", false, "(2, 1)", &body),
+                "not little-endian float32",
+            ),
+            (npy("<f4", true, "(2, 2)", &body), "C-order"),
+            (npy("<f4", false, "(1, 2, 2)", &body), "not 2-D"),
+            (npy("<f4", false, "(2, x)", &body), "bad shape"),
+            (npy("<f4", false, "(3, 2)", &body), "truncated"),
+            (
+                npy("<f4", false, "(4611686018427387904, 8)", &body),
+                "truncated",
+            ),
+        ];
+        for (bytes, words) in cases {
+            let e = parse_npy(&bytes, path).unwrap_err().to_string();
+            assert!(e.contains(words), "{words}: {e}");
+        }
+    }
+
+    /// The seeds of the `npy` fuzz target parse to their shapes.
+    #[test]
+    fn fuzz_seeds_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/npy");
+        let shapes: Vec<(usize, usize)> = ["v1-3x4.npy", "v2-2x2.npy"]
+            .iter()
+            .map(|f| {
+                let bytes = std::fs::read(dir.join(f)).unwrap();
+                let (rows, dim) = parse_npy(&bytes, Path::new(f)).unwrap();
+                (rows.len() / dim, dim)
+            })
+            .collect();
+        assert_eq!(shapes, [(3, 4), (2, 2)]);
+    }
+}
