@@ -369,8 +369,7 @@ mod tests {
             // centroids every row would sit near a tie, which plain Lloyd's GEMM scores
             // do not resolve exactly.
             for row in x.chunks_exact_mut(dim) {
-                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-                row.iter_mut().for_each(|v| *v /= norm);
+                crate::validate::normalize(Kernels::active(), row);
             }
         }
         let start = gather_rows(&x, dim, &(0..20).map(|i| i * 7).collect::<Vec<_>>());
