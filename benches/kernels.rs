@@ -10,7 +10,9 @@
 //!   CPU has it, a scalar loop elsewhere), threshold 0; throughput in code bytes.
 //! - `pq4_scan/LEVEL/M`: 4-bit fast-scan of 32k codes (threshold 0, so no hits);
 //!   throughput in codes (vectors) scanned. `LEVEL-4q`: the same codes for four queries
-//!   in one call (`Kernels::pq4_scan_queries`), in codes × queries.
+//!   in one call (`Kernels::pq4_scan_queries`), in codes × queries. Each level scans
+//!   the layout it keeps codes in (`Kernels::pq4_layout`); `LEVEL-blocked` is the file's
+//!   layout where that differs (AVX-512 with VBMI).
 //! - `pq4_table/{quantize,quantize_sum}/LEVEL/M`: a probe's 4-bit table to bytes, from
 //!   one float table (row by row reductions) or from two with given row bounds; in
 //!   table entries (`16 · m`).
@@ -29,7 +31,9 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ivfpq::simd::{Kernels, Level, Pq4Query, pack_pq4_blocks, pack_pq8_blocks, pq4_m_pad};
+use ivfpq::simd::{
+    Kernels, Level, Pq4Layout, Pq4Query, pack_pq4_blocks, pack_pq8_blocks, pq4_m_pad, pq4_relayout,
+};
 
 const DIMS: [usize; 4] = [50, 128, 384, 960];
 
@@ -193,15 +197,32 @@ fn pq4(c: &mut Criterion) {
             .map(|x| ((x + 0.5) * 15.0) as u8)
             .collect();
         let blocked = pack_pq4_blocks(&codes, m);
+        // Each level in the layout it keeps codes in (`Kernels::pq4_layout`), and in the
+        // file's blocked layout when that differs (`LEVEL-blocked`).
+        let runs: Vec<(&Kernels, Pq4Layout, String)> = levels()
+            .into_iter()
+            .flat_map(|k| {
+                let (layout, level) = (k.pq4_layout(), k.level());
+                let file = (k, Pq4Layout::Blocked, format!("{level}-blocked"));
+                std::iter::once((k, layout, level.to_string()))
+                    .chain((layout != Pq4Layout::Blocked).then_some(file))
+            })
+            .collect();
+        let laid = |layout: Pq4Layout| {
+            let mut b = blocked.clone();
+            pq4_relayout(&mut b, Pq4Layout::Blocked, layout);
+            b
+        };
         let (mut sums, mut hits) = (Vec::new(), Vec::new());
         g.throughput(Throughput::Elements(n as u64));
-        for k in levels() {
-            g.bench_with_input(BenchmarkId::new(k.level().to_string(), m), &m, |bch, _| {
+        for (k, layout, name) in &runs {
+            let codes = laid(*layout);
+            g.bench_with_input(BenchmarkId::new(name, m), &m, |bch, _| {
                 bch.iter(|| {
                     hits.clear();
                     k.pq4_scan(
                         black_box(&lut),
-                        black_box(&blocked),
+                        (black_box(&codes), *layout),
                         m,
                         n,
                         0,
@@ -217,8 +238,9 @@ fn pq4(c: &mut Criterion) {
             .collect();
         let mut out = vec![(Vec::new(), Vec::new()); 4];
         g.throughput(Throughput::Elements(4 * n as u64));
-        for k in levels() {
-            let id = BenchmarkId::new(format!("{}-4q", k.level()), m);
+        for (k, layout, name) in &runs {
+            let codes = laid(*layout);
+            let id = BenchmarkId::new(format!("{name}-4q"), m);
             g.bench_with_input(id, &m, |bch, _| {
                 bch.iter(|| {
                     let mut qs: Vec<Pq4Query> = luts
@@ -235,7 +257,7 @@ fn pq4(c: &mut Criterion) {
                             }
                         })
                         .collect();
-                    k.pq4_scan_queries(black_box(&blocked), m, n, &mut qs)
+                    k.pq4_scan_queries((black_box(&codes), *layout), m, n, &mut qs)
                 })
             });
         }

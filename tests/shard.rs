@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use ivfpq::core::{IndexParams, IvfPqIndex, Metric, Neighbor, SearchParams, VectorStorage};
 use ivfpq::datasets::{SynthSpec, synthetic};
-use ivfpq::io::{OpenOptions, Shard, StoreOptions, upload_file, write_shard, write_shard_labeled};
+use ivfpq::io::{
+    OpenOptions, Shard, ShardWriter, StoreOptions, upload_file, write_shard, write_shard_labeled,
+};
+use ivfpq::simd::Pq4Layout;
 
 const N: usize = 6000;
 const DIM: usize = 32;
@@ -120,6 +123,41 @@ fn four_bit_shards_match_memory() {
         }
         assert_eq!(mapped.to_index().unwrap().partitions(), index.partitions());
     }
+}
+
+/// Whatever layout the kernels keep 4-bit codes in (transposed chunks on AVX-512 VBMI),
+/// the file holds the blocked one: the index's file equals the file of the same partitions
+/// reordered to `Blocked` by hand, so a shard's bytes do not depend on the CPU.
+#[test]
+fn four_bit_files_hold_the_blocked_layout() {
+    let dir = tmpdir("pq4-layout");
+    let (index, _) = build_bits(Metric::Cosine, VectorStorage::F32, 4);
+    let kernel = dir.join("kernel.shard");
+    write_shard(&index, &kernel).unwrap();
+    let blocked = dir.join("blocked.shard");
+    let sink = std::io::BufWriter::new(std::fs::File::create(&blocked).unwrap());
+    let mut w = ShardWriter::new(sink, index.model(), index.storage(), None, "blocked").unwrap();
+    for p in index.partitions() {
+        let mut b = p.clone();
+        b.codes = p.codes_in(Pq4Layout::Blocked).into_owned();
+        b.layout = Pq4Layout::Blocked;
+        w.write_partition(&b).unwrap();
+    }
+    w.finish().unwrap();
+    let (x, y) = (
+        std::fs::read(kernel).unwrap(),
+        std::fs::read(blocked).unwrap(),
+    );
+    assert!(x == y, "the writer kept the in-memory layout");
+    // Read back, the codes are in the kernels' layout again.
+    let back = Shard::open(
+        dir.join("kernel.shard").to_str().unwrap(),
+        &OpenOptions::default(),
+    )
+    .unwrap()
+    .to_index()
+    .unwrap();
+    assert_eq!(back.partitions(), index.partitions());
 }
 
 #[test]

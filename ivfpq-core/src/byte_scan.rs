@@ -4,7 +4,7 @@
 //! (fast-scan) always take it; 8-bit codes where the CPU has the byte-table kernel
 //! (AVX-512 VBMI, `Kernels::has_pq8_byte_scan`).
 
-use ivfpq_simd::{Kernels, PQ4_BLOCK, PQ8_BLOCK, TopK, pq4_m_pad};
+use ivfpq_simd::{Kernels, PQ4_BLOCK, PQ8_BLOCK, Pq4Layout, TopK, pq4_m_pad};
 
 use crate::lists::ListRef;
 use crate::params::IdFilter;
@@ -154,7 +154,7 @@ pub(crate) fn scan_list(
     let thr_q = if defer { 0 } else { thr_q };
     hits.clear();
     match bits {
-        Bits::Four => kern.pq4_scan(t.bytes, part.codes, m, n, thr_q, sums, hits),
+        Bits::Four => kern.pq4_scan(t.bytes, (part.codes, part.layout), m, n, thr_q, sums, hits),
         Bits::Eight => kern.pq8_byte_scan(t.bytes, part.codes, m, n, thr_q, sums, hits),
     }
     if defer {
@@ -298,8 +298,8 @@ pub(crate) fn offer_hits(
         let codes = part.codes;
         let d = bias
             + match (bits, t.extra.is_empty()) {
-                (Bits::Four, true) => float4::<false>((lut, &[]), codes, m, i),
-                (Bits::Four, false) => float4::<true>((lut, t.extra), codes, m, i),
+                (Bits::Four, true) => float4::<false>((lut, &[]), (codes, part.layout), m, i),
+                (Bits::Four, false) => float4::<true>((lut, t.extra), (codes, part.layout), m, i),
                 (Bits::Eight, true) => float8::<false>((lut, &[]), codes, m, i),
                 (Bits::Eight, false) => float8::<true>((lut, t.extra), codes, m, i),
             };
@@ -307,21 +307,21 @@ pub(crate) fn offer_hits(
     }
 }
 
-/// Code `i`'s float-table sum, 4-bit codes (layout: see ivfpq_simd's pq4 module); with
-/// `TWO`, each entry is `lut + extra` (a precomputed table and a query term), as a whole
-/// summed table would hold it.
+/// Code `i`'s float-table sum, 4-bit codes in `layout` (see ivfpq_simd's pq4 module);
+/// with `TWO`, each entry is `lut + extra` (a precomputed table and a query term), as a
+/// whole summed table would hold it.
 fn float4<const TWO: bool>(
     (lut, extra): (&[f32], &[f32]),
-    codes: &[u8],
+    (codes, layout): (&[u8], Pq4Layout),
     m: usize,
     i: usize,
 ) -> f32 {
-    let at = (i / PQ4_BLOCK) * 16 * pq4_m_pad(m) + i % 16;
-    let shift = if i % PQ4_BLOCK < 16 { 0 } else { 4 };
+    let at = (i / PQ4_BLOCK) * 16 * pq4_m_pad(m);
+    let (t, shift) = (i % 16, if i % PQ4_BLOCK < 16 { 0 } else { 4 });
     let (lut, extra) = (lut.as_chunks::<16>().0, extra.as_chunks::<16>().0);
     sum4(m, |j| {
         // A nibble indexes a 16-entry row: no bounds check.
-        let c = usize::from((codes[at + 16 * j] >> shift) & 15);
+        let c = usize::from((codes[at + layout.offset(j, t)] >> shift) & 15);
         if TWO {
             lut[j][c] + extra[j][c]
         } else {

@@ -6,7 +6,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int64Type, UInt64Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
-use ivfpq_simd::Kernels;
+use ivfpq_simd::{Kernels, Pq4Layout};
 use rayon::prelude::*;
 
 use crate::buckets::Buckets;
@@ -39,8 +39,9 @@ pub struct IvfPqIndex {
 impl IvfPqIndex {
     /// An empty index over a trained model.
     pub fn new(model: Arc<IvfPqModel>, storage: VectorStorage) -> IvfPqIndex {
+        let layout = pq4_layout(&model);
         let partitions = (0..model.nlist())
-            .map(|_| Partition::new(storage))
+            .map(|_| Partition::new(storage, layout))
             .collect();
         IvfPqIndex {
             model,
@@ -49,11 +50,12 @@ impl IvfPqIndex {
         }
     }
 
-    /// Reassembles an index from a model and its partitions (as read from a file).
+    /// Reassembles an index from a model and its partitions (as read from a file). 4-bit PQ
+    /// codes are reordered into the active kernels' layout if they are in another.
     pub fn from_parts(
         model: Arc<IvfPqModel>,
         storage: VectorStorage,
-        partitions: Vec<Partition>,
+        mut partitions: Vec<Partition>,
     ) -> Result<Self> {
         if partitions.len() != model.nlist() {
             return Err(IvfPqError::DimensionMismatch {
@@ -61,6 +63,23 @@ impl IvfPqIndex {
                 expected: model.nlist(),
                 got: partitions.len(),
             });
+        }
+        let layout = pq4_layout(&model);
+        for (l, p) in partitions.iter_mut().enumerate() {
+            if p.layout == layout {
+                continue;
+            }
+            // Only 4-bit PQ codes have a second layout, and they are whole 64-byte chunks.
+            if !is_pq4(&model) || !p.codes.len().is_multiple_of(64) {
+                return Err(IvfPqError::InvalidParameter {
+                    param: "partitions",
+                    message: format!(
+                        "partition {l}: {:?} code layout for these codes, or not whole 64-byte chunks",
+                        p.layout
+                    ),
+                });
+            }
+            p.relayout(layout);
         }
         Ok(IvfPqIndex {
             model,
@@ -224,4 +243,18 @@ pub fn vectors_from_batch(
     let start = list.offset() * dim;
     let data = values.values()[start..start + list.len() * dim].to_vec();
     Ok((data, ids))
+}
+
+/// Whether `model` makes 4-bit PQ codes, the only codes with a second layout.
+fn is_pq4(model: &IvfPqModel) -> bool {
+    model.pq().is_some_and(|pq| pq.nbits() == 4)
+}
+
+/// The layout an index over `model` keeps its codes in: the active kernels' for 4-bit PQ
+/// (`Blocked` if `IVFPQ_SIMD` names no usable level: adding then reports that error).
+fn pq4_layout(model: &IvfPqModel) -> Pq4Layout {
+    match Kernels::try_active() {
+        Ok(k) if is_pq4(model) => k.pq4_layout(),
+        _ => Pq4Layout::Blocked,
+    }
 }

@@ -7,6 +7,7 @@
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
+use ivfpq_simd::Pq4Layout;
 
 use crate::index::IvfPqIndex;
 use crate::partition::Vectors;
@@ -14,8 +15,9 @@ use crate::partition::Vectors;
 /// Codes and ids of one partition, borrowed.
 #[derive(Clone, Copy, Debug)]
 pub struct ListRef<'a> {
-    /// 8-bit codes in the blocked layout (`ivfpq_simd::pack_pq8_blocks`): whole blocks of
-    /// 32 vectors, `ceil(len / 32) · 32 · m` bytes.
+    /// Codes in whole blocks of 32 vectors: 8-bit as `ivfpq_simd::pack_pq8_blocks` lays
+    /// them out (`ceil(len / 32) · 32 · m` bytes), 4-bit as `ivfpq_simd::pack_pq4_blocks`
+    /// does, reordered as `layout` says.
     pub codes: &'a [u8],
     /// One id per vector.
     pub ids: &'a [u64],
@@ -23,6 +25,8 @@ pub struct ListRef<'a> {
     pub aux: &'a [u8],
     /// RaBitQ only: one record a vector (its `B`-bit code); empty for PQ.
     pub records: &'a [u8],
+    /// How 4-bit PQ codes order each 64-byte chunk (`Blocked` for other codes).
+    pub layout: Pq4Layout,
 }
 
 /// Codes and ids per partition.
@@ -76,6 +80,7 @@ impl Lists for IvfPqIndex {
             ids: &p.ids,
             aux: &p.aux,
             records: &p.records,
+            layout: p.layout,
         })
     }
 }

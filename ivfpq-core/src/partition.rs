@@ -1,7 +1,9 @@
 //! One inverted list: codes in the blocked layout, ids, and full vectors for refine.
 
 use half::f16;
-use ivfpq_simd::{PQ8_BLOCK, pq4_push, pq8_blocked_len};
+use std::borrow::Cow;
+
+use ivfpq_simd::{PQ8_BLOCK, Pq4Layout, pq4_push, pq4_relayout, pq8_blocked_len};
 
 use crate::model::Quantizer;
 use crate::params::VectorStorage;
@@ -59,17 +61,43 @@ pub struct Partition {
     pub ids: Vec<u64>,
     /// Full vectors (normalised for cosine), one row per id.
     pub vectors: Vectors,
+    /// How 4-bit PQ codes order each 64-byte chunk: an index keeps them in its kernels'
+    /// layout ([`ivfpq_simd::Kernels::pq4_layout`]), files in `Blocked`. Always `Blocked`
+    /// for other codes.
+    pub layout: Pq4Layout,
 }
 
 impl Partition {
-    pub(crate) fn new(storage: VectorStorage) -> Partition {
+    pub(crate) fn new(storage: VectorStorage, layout: Pq4Layout) -> Partition {
         Partition {
             codes: Vec::new(),
             aux: Vec::new(),
             records: Vec::new(),
             ids: Vec::new(),
             vectors: Vectors::new(storage),
+            layout,
         }
+    }
+
+    /// The codes with 4-bit PQ chunks in `layout`: borrowed when they already are, else
+    /// a reordered copy (a shard writer wants `Blocked`).
+    ///
+    /// # Panics
+    /// If the layouts differ and the codes are not whole 64-byte chunks (they always are
+    /// for 4-bit PQ, whose blocks are `16 · m_pad` bytes with `m_pad` a multiple of 4).
+    pub fn codes_in(&self, layout: Pq4Layout) -> Cow<'_, [u8]> {
+        if layout == self.layout {
+            return Cow::Borrowed(&self.codes);
+        }
+        let mut codes = self.codes.clone();
+        pq4_relayout(&mut codes, self.layout, layout);
+        Cow::Owned(codes)
+    }
+
+    /// Reorders 4-bit PQ codes in place into `layout` (see [`Partition::codes_in`]).
+    pub(crate) fn relayout(&mut self, layout: Pq4Layout) {
+        pq4_relayout(&mut self.codes, self.layout, layout);
+        self.layout = layout;
     }
 
     /// Number of vectors.
@@ -110,7 +138,7 @@ impl Partition {
                 return r.push(parts, i, &r.split_row(code));
             }
             Quantizer::Pq { pq, .. } if pq.nbits() == 4 => {
-                return pq4_push(&mut self.codes, m, i, code);
+                return pq4_push(&mut self.codes, self.layout, m, i, code);
             }
             Quantizer::Pq { .. } => {}
         }

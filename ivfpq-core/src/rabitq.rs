@@ -32,7 +32,7 @@
 //! `e` is the error factor: the bound on `|⟨r, y⟩ − estimate|` is `ε₀·e·‖y‖`, with `ε₀`
 //! chosen at search time.
 
-use ivfpq_simd::{Kernels, PQ4_BLOCK, pq4_blocked_len, pq4_push};
+use ivfpq_simd::{Kernels, PQ4_BLOCK, Pq4Layout, pq4_blocked_len, pq4_push};
 use rayon::prelude::*;
 
 use crate::error::{Result, invalid};
@@ -237,7 +237,7 @@ impl Rabitq {
     /// Appends vector `i` (pushed in order) to a partition's `codes`, `aux` and
     /// `records`.
     pub(crate) fn push(&self, (codes, aux, records): Parts<'_>, i: usize, c: &Code<'_>) {
-        pq4_push(codes, self.groups(), i, c.signs);
+        pq4_push(codes, Pq4Layout::Blocked, self.groups(), i, c.signs);
         let blk = self.aux_block_len();
         if i.is_multiple_of(PQ4_BLOCK) {
             aux.resize(aux.len() + blk, 0);

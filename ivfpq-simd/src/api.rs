@@ -2,7 +2,7 @@
 //!
 //! Shapes are checked here, once per call, so the per-level bodies can assume them.
 
-use crate::{Kernels, Pq4Query};
+use crate::{Kernels, Pq4Layout, Pq4Query};
 
 impl Kernels {
     /// `a · b`.
@@ -209,11 +209,22 @@ impl Kernels {
         (self.select_below)(dists, threshold, out)
     }
 
-    /// 4-bit fast-scan of `n` codes in the layout of [`crate::pack_pq4_blocks`]: writes
-    /// every code's `u16` sum `Σ_j lut[16j + code_i[j]]` to `out` (resized to whole
-    /// blocks), and appends to `hits`, in increasing order, each `i < n` whose sum is at
-    /// most `threshold`. `lut` is `pq4_m_pad(m) × 16` bytes (padding rows zero); the caller
-    /// scales it so that sums fit in `u16`. Every level returns identical results.
+    /// The layout of 4-bit codes that this level's fast-scan reads fastest: where codes
+    /// are kept in memory (an index's partitions), they are kept in it. Files always hold
+    /// [`Pq4Layout::Blocked`].
+    #[inline]
+    pub fn pq4_layout(&self) -> Pq4Layout {
+        (self.pq4.layout)()
+    }
+
+    /// 4-bit fast-scan of `n` codes in blocks of 32 ([`crate::pack_pq4_blocks`]), their
+    /// chunks ordered as `layout` says: writes every code's `u16` sum
+    /// `Σ_j lut[16j + code_i[j]]` to `out` (resized to whole blocks), and appends to
+    /// `hits`, in increasing order, each `i < n` whose sum is at most `threshold`. `lut`
+    /// is `pq4_m_pad(m) × 16` bytes (padding rows zero); the caller scales it so that sums
+    /// fit in `u16`. Every level returns identical results for either layout (a level
+    /// whose [`Kernels::pq4_layout`] is `Blocked` scans transposed codes with the scalar
+    /// kernel).
     ///
     /// # Panics
     /// If `lut` or `codes` is shorter than that layout needs.
@@ -221,7 +232,7 @@ impl Kernels {
     pub fn pq4_scan(
         &self,
         lut: &[u8],
-        codes: &[u8],
+        (codes, layout): (&[u8], Pq4Layout),
         m: usize,
         n: usize,
         threshold: u16,
@@ -240,7 +251,8 @@ impl Kernels {
         );
         out.resize(n.div_ceil(crate::PQ4_BLOCK) * crate::PQ4_BLOCK, 0);
         if m_pad > 0 {
-            (self.pq4_scan)(lut, &codes[..len], m_pad, n, threshold, out, hits)
+            let scan = self.pq4.scan[layout as usize];
+            scan(lut, &codes[..len], m_pad, n, threshold, out, hits)
         }
     }
 
@@ -251,7 +263,13 @@ impl Kernels {
     ///
     /// # Panics
     /// If a table or `codes` is shorter than the layout needs.
-    pub fn pq4_scan_queries(&self, codes: &[u8], m: usize, n: usize, qs: &mut [Pq4Query<'_>]) {
+    pub fn pq4_scan_queries(
+        &self,
+        (codes, layout): (&[u8], Pq4Layout),
+        m: usize,
+        n: usize,
+        qs: &mut [Pq4Query<'_>],
+    ) {
         let m_pad = crate::pq4_m_pad(m);
         let len = crate::pq4_blocked_len(n, m);
         assert!(
@@ -267,7 +285,11 @@ impl Kernels {
                 .resize(n.div_ceil(crate::PQ4_BLOCK) * crate::PQ4_BLOCK, 0);
         }
         if m_pad > 0 {
-            (self.pq4_scan_queries)(&codes[..len], m_pad, n, qs)
+            let codes = &codes[..len];
+            match self.pq4.scan_queries[layout as usize] {
+                Some(scan) => scan(codes, m_pad, n, qs),
+                None => crate::pq4::each_query(self.pq4.scan[layout as usize], codes, m_pad, n, qs),
+            }
         }
     }
 

@@ -8,10 +8,14 @@
 //! vector `t` in its low nibble and vector `t + 16` in its high nibble. So one 32-byte
 //! load is two sub-quantizers (one per 128-bit lane, matching the per-lane shuffle), and
 //! its low and high nibbles feed two shuffles with no cross-lane work; AVX-512 loads four.
+//! That is the file's layout; in memory, codes may have each 64-byte chunk transposed
+//! instead (`crate::pq4_layout`), and every kernel takes codes in either.
 //!
 //! # Table
 //! The per-query table is `m_pad × 16` bytes, row `j` the quantized distances of
 //! sub-quantizer `j`. Sums are `u16`; the caller scales the table so they cannot overflow.
+
+pub(crate) use crate::pq4_layout::Pq4Layout;
 
 /// Vectors per code block.
 pub const PQ4_BLOCK: usize = 32;
@@ -26,43 +30,10 @@ pub fn pq4_blocked_len(n: usize, m: usize) -> usize {
     n.div_ceil(PQ4_BLOCK) * 16 * pq4_m_pad(m)
 }
 
-/// Byte and shift of vector `i`, sub-quantizer `j` in the blocked layout.
-fn slot(m: usize, i: usize, j: usize) -> (usize, u32) {
-    let byte = (i / PQ4_BLOCK) * 16 * pq4_m_pad(m) + 16 * j + i % 16;
-    (byte, if i % PQ4_BLOCK < 16 { 0 } else { 4 })
-}
-
-/// Sets the code of vector `i` (codes `< 16`, `m` of them), growing `blocked` by a zeroed
-/// block when `i` starts one. Vectors must be pushed in order.
-pub fn pq4_push(blocked: &mut Vec<u8>, m: usize, i: usize, code: &[u8]) {
-    if i.is_multiple_of(PQ4_BLOCK) {
-        blocked.resize(blocked.len() + 16 * pq4_m_pad(m), 0);
-    }
-    for (j, &c) in code.iter().enumerate() {
-        let (b, s) = slot(m, i, j);
-        blocked[b] |= (c & 15) << s;
-    }
-}
-
-/// Rearranges row-major 4-bit codes (`n × m`, one code a byte) into the blocked layout.
-pub fn pack_pq4_blocks(codes: &[u8], m: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(pq4_blocked_len(codes.len() / m.max(1), m));
-    for (i, code) in codes.chunks_exact(m).enumerate() {
-        pq4_push(&mut out, m, i, code);
-    }
-    out
-}
-
-/// The code of vector `i`, sub-quantizer `j`.
-#[inline]
-pub fn pq4_code(blocked: &[u8], m: usize, i: usize, j: usize) -> u8 {
-    let (b, s) = slot(m, i, j);
-    (blocked[b] >> s) & 15
-}
-
 /// Scalar kernel: every block's 32 sums into `out`, then the indices below `n` whose sum
-/// is at most `threshold` appended to `hits`.
-pub(crate) fn pq4_scan_scalar(
+/// is at most `threshold` appended to `hits`. Codes are [`Pq4Layout::Transposed`] if `T`,
+/// else blocked.
+pub(crate) fn pq4_scan_scalar<const T: bool>(
     lut: &[u8],
     codes: &[u8],
     m_pad: usize,
@@ -71,6 +42,11 @@ pub(crate) fn pq4_scan_scalar(
     out: &mut [u16],
     hits: &mut Vec<u32>,
 ) {
+    let layout = if T {
+        Pq4Layout::Transposed
+    } else {
+        Pq4Layout::Blocked
+    };
     let bsize = 16 * m_pad;
     for (b, (block, sums)) in codes
         .chunks_exact(bsize)
@@ -81,7 +57,7 @@ pub(crate) fn pq4_scan_scalar(
             let shift = if v < 16 { 0 } else { 4 };
             let mut acc = 0u16;
             for j in 0..m_pad {
-                let c = (block[16 * j + v % 16] >> shift) & 15;
+                let c = (block[layout.offset(j, v % 16)] >> shift) & 15;
                 acc = acc.wrapping_add(lut[16 * j + c as usize] as u16);
             }
             *s = acc;
@@ -338,30 +314,41 @@ pub struct Pq4Query<'a> {
 }
 
 /// A level without a multi-query kernel: `scan` once per query.
-fn each_query(scan: Pq4Scan, codes: &[u8], m_pad: usize, n: usize, qs: &mut [Pq4Query<'_>]) {
+pub(crate) fn each_query(
+    scan: Pq4Scan,
+    codes: &[u8],
+    m_pad: usize,
+    n: usize,
+    qs: &mut [Pq4Query<'_>],
+) {
     for q in qs {
         scan(q.lut, codes, m_pad, n, q.threshold, q.sums, q.hits);
     }
 }
 
-/// A level's `pq4_scan_queries` that runs its `pq4_scan` once per query.
-macro_rules! scan_each_query {
-    () => {
-        pub(crate) fn pq4_scan_queries(
-            codes: &[u8],
-            m_pad: usize,
-            n: usize,
-            qs: &mut [super::Pq4Query<'_>],
-        ) {
-            super::each_query(pq4_scan, codes, m_pad, n, qs)
-        }
-    };
+/// A level's fast-scan kernels, indexed by layout (`Blocked` 0, `Transposed` 1). A level
+/// whose kernels read only blocked codes scans transposed ones (which its searches never
+/// make, but may be handed) with the scalar kernel.
+pub(crate) struct Pq4Kernels {
+    /// The layout the level reads fastest.
+    pub(crate) layout: fn() -> Pq4Layout,
+    /// One query.
+    pub(crate) scan: [Pq4Scan; 2],
+    /// Several queries at once; `None`: `scan` once per query.
+    pub(crate) scan_queries: [Option<Pq4ScanQueries>; 2],
+}
+
+/// A level with one-query kernels for blocked codes only.
+const fn blocked_only(scan: Pq4Scan) -> Pq4Kernels {
+    Pq4Kernels {
+        layout: || Pq4Layout::Blocked,
+        scan: [scan, pq4_scan_scalar::<true>],
+        scan_queries: [None, None],
+    }
 }
 
 pub(crate) mod scalar {
-    pub(crate) use super::pq4_scan_scalar as pq4_scan;
-
-    scan_each_query!();
+    pub(crate) const PQ4: super::Pq4Kernels = super::blocked_only(super::pq4_scan_scalar::<false>);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -380,43 +367,82 @@ pub(crate) mod v3 {
         unsafe { super::x86::pq4_scan_avx2(lut, codes, m_pad, n, threshold, out, hits) }
     }
 
-    scan_each_query!();
+    pub(crate) const PQ4: super::Pq4Kernels = super::blocked_only(pq4_scan);
 }
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod v4 {
-    pub(crate) fn pq4_scan(
+    use super::{Pq4Kernels, Pq4Layout, Pq4Query, Pq4Scan, pq4_scan_scalar};
+
+    /// The BW kernel, where the CPU lacks VBMI or VNNI.
+    fn bw(
         lut: &[u8],
         codes: &[u8],
         m_pad: usize,
         n: usize,
-        threshold: u16,
+        thr: u16,
         out: &mut [u16],
         hits: &mut Vec<u32>,
     ) {
-        if crate::pq4_vbmi::has_vbmi_vnni() {
-            // SAFETY: the CPU has AVX-512 F/BW, VBMI and VNNI (checked just above).
-            return unsafe {
-                crate::pq4_vbmi::pq4_scan_vbmi(lut, codes, m_pad, n, threshold, out, hits)
-            };
-        }
         // SAFETY: reachable only through the AVX-512 table, which `Kernels::for_level`
         // returns only when `V4::is_available()` (AVX-512 F/BW/DQ/VL present).
-        unsafe { super::x86::pq4_scan_avx512(lut, codes, m_pad, n, threshold, out, hits) }
+        unsafe { super::x86::pq4_scan_avx512(lut, codes, m_pad, n, thr, out, hits) }
     }
 
-    pub(crate) fn pq4_scan_queries(
+    /// The VBMI kernel (codes transposed if `T`) where the CPU has it, else `other`.
+    #[allow(clippy::too_many_arguments)]
+    fn vbmi_or<const T: bool>(
+        other: Pq4Scan,
+        lut: &[u8],
         codes: &[u8],
         m_pad: usize,
         n: usize,
-        qs: &mut [super::Pq4Query<'_>],
+        thr: u16,
+        out: &mut [u16],
+        hits: &mut Vec<u32>,
     ) {
-        if crate::pq4_vbmi::has_vbmi_vnni() {
-            // SAFETY: the CPU has AVX-512 F/BW, VBMI and VNNI (checked just above).
-            return unsafe { crate::pq4_vbmi::pq4_scan_queries_vbmi(codes, m_pad, n, qs) };
+        if !crate::pq4_vbmi::has_vbmi_vnni() {
+            return other(lut, codes, m_pad, n, thr, out, hits);
         }
-        super::each_query(pq4_scan, codes, m_pad, n, qs)
+        // SAFETY: the CPU has AVX-512 F/BW, VBMI and VNNI (checked just above).
+        unsafe { crate::pq4_vbmi::pq4_scan_vbmi::<T>(lut, codes, m_pad, n, thr, out, hits) }
     }
+
+    /// The multi-query VBMI kernel (`T` as in [`vbmi_or`]), else `other` once a query.
+    fn vbmi_queries_or<const T: bool>(
+        other: Pq4Scan,
+        codes: &[u8],
+        m_pad: usize,
+        n: usize,
+        qs: &mut [Pq4Query<'_>],
+    ) {
+        if !crate::pq4_vbmi::has_vbmi_vnni() {
+            return super::each_query(other, codes, m_pad, n, qs);
+        }
+        // SAFETY: the CPU has AVX-512 F/BW, VBMI and VNNI (checked just above).
+        unsafe { crate::pq4_vbmi::pq4_scan_queries_vbmi::<T>(codes, m_pad, n, qs) }
+    }
+
+    /// Transposed where the VBMI kernel runs: it then skips its per-chunk transpose.
+    fn layout() -> Pq4Layout {
+        if crate::pq4_vbmi::has_vbmi_vnni() {
+            Pq4Layout::Transposed
+        } else {
+            Pq4Layout::Blocked
+        }
+    }
+
+    pub(crate) const PQ4: Pq4Kernels = Pq4Kernels {
+        layout,
+        scan: [
+            |l, c, m, n, t, o, h| vbmi_or::<false>(bw, l, c, m, n, t, o, h),
+            |l, c, m, n, t, o, h| vbmi_or::<true>(pq4_scan_scalar::<true>, l, c, m, n, t, o, h),
+        ],
+        scan_queries: [
+            Some(|c, m, n, qs| vbmi_queries_or::<false>(bw, c, m, n, qs)),
+            Some(|c, m, n, qs| vbmi_queries_or::<true>(pq4_scan_scalar::<true>, c, m, n, qs)),
+        ],
+    };
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -435,5 +461,5 @@ pub(crate) mod neon {
         unsafe { super::arm::pq4_scan_neon(lut, codes, m_pad, n, threshold, out, hits) }
     }
 
-    scan_each_query!();
+    pub(crate) const PQ4: super::Pq4Kernels = super::blocked_only(pq4_scan);
 }

@@ -14,7 +14,9 @@
 //! vector of ones then adds the four looked-up bytes of each lane into an `i32` sum: the
 //! sums are already per vector, and no fold is needed. Three shuffle-pipe operations and
 //! two dot products per 64 code bytes; the code layout (and so the file format) is the
-//! one every level shares.
+//! one every level shares. Codes kept in memory already transposed
+//! ([`crate::Pq4Layout::Transposed`]) skip the first permute (`T = true`): two shuffle-pipe
+//! operations a chunk.
 //!
 //! Sums are truncated to `u16` (as the other kernels' sums wrap) before the threshold
 //! test, so every level returns identical results.
@@ -76,13 +78,17 @@ impl Decode {
         unsafe { _mm512_loadu_si512(bytes.as_ptr().cast()) }
     }
 
-    /// A chunk of 64 code bytes as table indices `(lo, hi)`: transposed to vector-major,
-    /// each nibble or'ed with its sub-quantizer's table offset; lanes of `lo` are vectors
-    /// 0..16 (low nibbles), of `hi` vectors 16..32.
+    /// A chunk of 64 code bytes as table indices `(lo, hi)`: transposed to vector-major
+    /// (unless `T`: already so), each nibble or'ed with its sub-quantizer's table offset;
+    /// lanes of `lo` are vectors 0..16 (low nibbles), of `hi` vectors 16..32.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx2")]
-    fn indices(self, chunk: &[u8]) -> (__m512i, __m512i) {
-        let c = _mm512_permutexvar_epi8(self.transpose, Decode::load(chunk));
+    fn indices<const T: bool>(self, chunk: &[u8]) -> (__m512i, __m512i) {
+        let c = if T {
+            Decode::load(chunk)
+        } else {
+            _mm512_permutexvar_epi8(self.transpose, Decode::load(chunk))
+        };
         let lo = _mm512_ternarylogic_epi32::<AND_OR>(c, self.nib, self.offset);
         let hi = _mm512_srli_epi16::<4>(c);
         (
@@ -99,10 +105,10 @@ impl Decode {
     }
 }
 
-/// AVX-512 VBMI + VNNI: four sub-quantizers of 32 vectors per 64-byte load. Call it only
-/// when [`has_vbmi_vnni`].
+/// AVX-512 VBMI + VNNI: four sub-quantizers of 32 vectors per 64-byte load, codes in the
+/// blocked layout or (`T`) transposed. Call it only when [`has_vbmi_vnni`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vnni,avx2")]
-pub(crate) fn pq4_scan_vbmi(
+pub(crate) fn pq4_scan_vbmi<const T: bool>(
     lut: &[u8],
     codes: &[u8],
     m_pad: usize,
@@ -120,7 +126,7 @@ pub(crate) fn pq4_scan_vbmi(
     // One chunk (four sub-quantizers, 64 code bytes) into `(lo, hi)`: lanes of `lo` are
     // vectors 0..16 (low nibbles), of `hi` vectors 16..32.
     let step = |block: &[u8], jq: usize, (lo_acc, hi_acc): (__m512i, __m512i)| {
-        let (lo, hi) = dec.indices(&block[16 * jq..16 * jq + 64]);
+        let (lo, hi) = dec.indices::<T>(&block[16 * jq..16 * jq + 64]);
         let t = Decode::load(&lut[16 * jq..16 * jq + 64]);
         (dec.add(lo_acc, lo, t), dec.add(hi_acc, hi, t))
     };
@@ -149,9 +155,9 @@ const QUERIES: usize = 4;
 
 /// [`pq4_scan_vbmi`] for several queries at once: each 64-byte chunk of codes is loaded,
 /// transposed and split into nibble indices once, then looked up in up to [`QUERIES`]
-/// tables. Call it only when [`has_vbmi_vnni`].
+/// tables. `T` as in [`pq4_scan_vbmi`]. Call it only when [`has_vbmi_vnni`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vnni,avx2")]
-pub(crate) fn pq4_scan_queries_vbmi(
+pub(crate) fn pq4_scan_queries_vbmi<const T: bool>(
     codes: &[u8],
     m_pad: usize,
     n: usize,
@@ -159,22 +165,22 @@ pub(crate) fn pq4_scan_queries_vbmi(
 ) {
     for group in qs.chunks_mut(QUERIES) {
         match group.len() {
-            4 => scan_queries::<4>(codes, m_pad, n, group),
-            3 => scan_queries::<3>(codes, m_pad, n, group),
-            2 => scan_queries::<2>(codes, m_pad, n, group),
+            4 => scan_queries::<4, T>(codes, m_pad, n, group),
+            3 => scan_queries::<3, T>(codes, m_pad, n, group),
+            2 => scan_queries::<2, T>(codes, m_pad, n, group),
             _ => {
                 for q in group {
-                    pq4_scan_vbmi(q.lut, codes, m_pad, n, q.threshold, q.sums, q.hits);
+                    pq4_scan_vbmi::<T>(q.lut, codes, m_pad, n, q.threshold, q.sums, q.hits);
                 }
             }
         }
     }
 }
 
-/// [`pq4_scan_queries_vbmi`] for exactly `Q` queries (`Q ≥ 2`: with one, a single set of
+/// [`pq4_scan_queries_vbmi`] for exactly `Q` queries (`T` as there) (`Q ≥ 2`: with one, a single set of
 /// accumulators would leave the dot products' latency exposed).
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vnni,avx2")]
-fn scan_queries<const Q: usize>(
+fn scan_queries<const Q: usize, const T: bool>(
     codes: &[u8],
     m_pad: usize,
     n: usize,
@@ -201,7 +207,7 @@ fn scan_queries<const Q: usize>(
         let block = &codes[b * bsize..(b + 1) * bsize];
         let (mut lo_acc, mut hi_acc) = ([zero; Q], [zero; Q]);
         for jq in (0..m_pad).step_by(4) {
-            let (lo, hi) = dec.indices(&block[16 * jq..16 * jq + 64]);
+            let (lo, hi) = dec.indices::<T>(&block[16 * jq..16 * jq + 64]);
             for q in 0..Q {
                 let t = Decode::load(&luts[q][16 * jq..16 * jq + 64]);
                 lo_acc[q] = dec.add(lo_acc[q], lo, t);
@@ -271,13 +277,13 @@ mod tests {
                 f(&lut, &codes, m_pad, n, thr, &mut out, &mut hits);
                 (out, hits)
             };
-            let want = run(crate::pq4::pq4_scan_scalar);
+            let want = run(crate::pq4::pq4_scan_scalar::<false>);
             // SAFETY: AVX-512 F/BW and VBMI + VNNI are present (`has_vbmi_vnni`).
             let bw = run(|a, b, c, d, e, f, g| unsafe {
                 crate::pq4::x86::pq4_scan_avx512(a, b, c, d, e, f, g)
             });
             // SAFETY: as above.
-            let vbmi = run(|a, b, c, d, e, f, g| unsafe { super::pq4_scan_vbmi(a, b, c, d, e, f, g) });
+            let vbmi = run(|a, b, c, d, e, f, g| unsafe { super::pq4_scan_vbmi::<false>(a, b, c, d, e, f, g) });
             prop_assert_eq!(&bw, &want);
             prop_assert_eq!(&vbmi, &want);
         }

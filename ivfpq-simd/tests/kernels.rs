@@ -5,8 +5,8 @@
 //! reordered f32 sum: `(n + 4) · ε · Σ|terms|`.
 
 use ivfpq_simd::{
-    Kernels, Level, Pq4Query, TopK, pack_pq4_blocks, pack_pq8_blocks, pq4_code, pq4_m_pad,
-    reference, unpack_pq8_code,
+    Kernels, Level, Pq4Layout, Pq4Query, TopK, pack_pq4_blocks, pack_pq8_blocks, pq4_code,
+    pq4_m_pad, pq4_push, pq4_relayout, reference, unpack_pq8_code,
 };
 use proptest::prelude::*;
 
@@ -29,6 +29,31 @@ fn vecs(max: usize) -> impl Strategy<Value = (Vec<f32>, Vec<f32>, usize)> {
                 .prop_map(move |v| v.into_iter().map(|x| x * scale).collect::<Vec<_>>());
             (v.clone(), v, Just(off))
         })
+}
+
+const LAYOUTS: [Pq4Layout; 2] = [Pq4Layout::Blocked, Pq4Layout::Transposed];
+
+/// Row-major 4-bit codes (`n × m`) blocked in `layout`, after `off` filler bytes (so a
+/// view from `off` is unaligned). Transposed codes are made both by pushing each code and
+/// by reordering the blocked ones; the two must agree.
+fn packed(codes: &[u8], m: usize, layout: Pq4Layout, off: usize) -> Vec<u8> {
+    let mut b = pack_pq4_blocks(codes, m);
+    pq4_relayout(&mut b, Pq4Layout::Blocked, layout);
+    let mut pushed = Vec::new();
+    for (i, code) in codes.chunks_exact(m).enumerate() {
+        pq4_push(&mut pushed, layout, m, i, code);
+    }
+    assert_eq!(pushed, b, "pq4_push and pq4_relayout disagree ({layout:?})");
+    let mut back = b.clone();
+    pq4_relayout(&mut back, layout, Pq4Layout::Blocked);
+    assert_eq!(
+        back,
+        pack_pq4_blocks(codes, m),
+        "relayout does not invert ({layout:?})"
+    );
+    let mut out = vec![0x55u8; off];
+    out.extend(b);
+    out
 }
 
 fn tol(n: usize, sum_abs: f32) -> f32 {
@@ -333,19 +358,20 @@ proptest! {
         let lut = &lut[off..];
         let thr = if small { thr % (8 * m as u16 + 1) } else { thr };
         let (want_sums, want_hits) = reference::pq4_scan(lut, &codes, m, thr);
-        let mut blocked = vec![0x55u8; off];
-        blocked.extend(pack_pq4_blocks(&codes, m));
-        let blocked = &blocked[off..];
-        for i in 0..n {
-            for j in 0..m {
-                prop_assert_eq!(pq4_code(blocked, m, i, j), codes[i * m + j]);
+        for layout in LAYOUTS {
+            let blocked = packed(&codes, m, layout, off);
+            let blocked = &blocked[off..];
+            for i in 0..n {
+                for j in 0..m {
+                    prop_assert_eq!(pq4_code(blocked, layout, m, i, j), codes[i * m + j]);
+                }
             }
-        }
-        for k in levels() {
-            let (mut sums, mut hits) = (Vec::new(), Vec::new());
-            k.pq4_scan(lut, blocked, m, n, thr, &mut sums, &mut hits);
-            prop_assert_eq!(&sums[..n], &want_sums[..], "{}", k.level());
-            prop_assert_eq!(&hits, &want_hits, "{}", k.level());
+            for k in levels() {
+                let (mut sums, mut hits) = (Vec::new(), Vec::new());
+                k.pq4_scan(lut, (blocked, layout), m, n, thr, &mut sums, &mut hits);
+                prop_assert_eq!(&sums[..n], &want_sums[..], "{} {:?}", k.level(), layout);
+                prop_assert_eq!(&hits, &want_hits, "{} {:?}", k.level(), layout);
+            }
         }
     }
 
@@ -368,10 +394,9 @@ proptest! {
             })
             .collect();
         let thrs: Vec<u16> = (0..nq).map(|_| (next() % (8 * m as u64 + 1)) as u16).collect();
-        let mut blocked = vec![0x55u8; off];
-        blocked.extend(pack_pq4_blocks(&codes, m));
-        let blocked = &blocked[off..];
-        for k in levels() {
+        for (k, layout) in levels().into_iter().flat_map(|k| LAYOUTS.map(|l| (k, l))) {
+            let blocked = packed(&codes, m, layout, off);
+            let blocked = &blocked[off..];
             let mut sums = vec![Vec::new(); nq];
             let mut hits = vec![Vec::new(); nq];
             let mut qs: Vec<Pq4Query> = luts
@@ -387,16 +412,16 @@ proptest! {
                     hits,
                 })
                 .collect();
-            k.pq4_scan_queries(blocked, m, n, &mut qs);
+            k.pq4_scan_queries((blocked, layout), m, n, &mut qs);
             drop(qs);
             for q in 0..nq {
                 let (want_sums, want_hits) = reference::pq4_scan(&luts[q][off + q..], &codes, m, thrs[q]);
-                prop_assert_eq!(&hits[q], &want_hits, "{} query {}", k.level(), q);
+                prop_assert_eq!(&hits[q], &want_hits, "{} {:?} query {}", k.level(), layout, q);
                 // Even queries want every sum; odd ones only those of blocks with a hit.
                 for (i, &want) in want_sums.iter().enumerate() {
                     let kept = q % 2 == 0 || want_hits.iter().any(|&h| h as usize / 32 == i / 32);
                     if kept {
-                        prop_assert_eq!(sums[q][i], want, "{} query {} code {}", k.level(), q, i);
+                        prop_assert_eq!(sums[q][i], want, "{} {:?} query {} code {}", k.level(), layout, q, i);
                     }
                 }
             }

@@ -27,11 +27,15 @@ use crate::pq::KSUB;
 const GROUP: usize = 32;
 
 /// 4-bit groups are larger, so that the kernel more often gets four queries for a list
-/// (glove50, nprobe 64: 128 gave 3–8 % more QPS than 32): as many as keep the group's
-/// query terms (`m × 16` floats each) within [`GROUP_TERMS_BYTES`].
-const GROUP_4BIT: usize = 128;
+/// and each list is read once for more of them (glove50, nprobe 40, refine 3, one
+/// thread, shared table: groups of 500 gave 7–9 % more QPS than 128, and 128 gave 3–8 %
+/// more than 32 at nprobe 64): as many as keep what each visit reads of its query within
+/// [`GROUP_TERMS_BYTES`].
+const GROUP_4BIT: usize = 512;
 
-/// The L2 budget of a 4-bit group's query terms.
+/// The L2 budget of a 4-bit group's per-query state: what a visit reads of its query
+/// (the byte table when it is shared, else the float query term each probe's table is
+/// made from) and its top-k buffer.
 const GROUP_TERMS_BYTES: usize = 512 << 10;
 
 /// Code bytes of the next list prefetched while the current one is scanned.
@@ -42,12 +46,16 @@ impl QueryBatch<'_> {
     /// every thread still gets work.
     pub(super) fn group_size(&self, nq: usize) -> usize {
         let cap = if self.byte_bits() == Some(Bits::Four) {
-            let term = 4 * self.model.query_term_len().max(1);
-            (GROUP_TERMS_BYTES / term).clamp(GROUP, GROUP_4BIT)
+            let term = self.model.query_term_len().max(1);
+            // A shared table's bytes are one byte an entry; a residual term is f32.
+            let term = if self.shared_table() { term } else { 4 * term };
+            let top = self.candidates() * std::mem::size_of::<(f32, u64)>();
+            (GROUP_TERMS_BYTES / (term + top)).clamp(GROUP, GROUP_4BIT)
         } else {
             GROUP
         };
-        cap.min(nq.div_ceil(4 * rayon::current_num_threads()))
+        // At least two groups a thread, so that no thread waits long for the last one.
+        cap.min(nq.div_ceil(2 * rayon::current_num_threads()))
             .max(1)
     }
 
@@ -248,7 +256,8 @@ impl QueryBatch<'_> {
             })
             .collect();
         let n = part.ids.len();
-        self.kern.pq4_scan_queries(part.codes, m, n, &mut queries);
+        self.kern
+            .pq4_scan_queries((part.codes, part.layout), m, n, &mut queries);
         drop(queries);
         for (qi, t, bias, (_, defer), sums, hits, order) in ready {
             if defer {

@@ -215,7 +215,8 @@ impl QueryBatch<'_> {
             return;
         }
         // Threshold 0: the kernel's sums are what is wanted here, not its hit list.
-        kern.pq4_scan(p.table.bytes, part.codes, rq.groups(), n, 0, sums, hits);
+        let codes = (part.codes, part.layout);
+        kern.pq4_scan(p.table.bytes, codes, rq.groups(), n, 0, sums, hits);
         hits.clear();
         let filter = self.params.filter.as_ref();
         let blk = rq.aux_block_len();

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use half::f16;
 use ivfpq_core::{ListRef, Lists, Rows, VectorStorage, VectorsRef, row_as_f32};
+use ivfpq_simd::Pq4Layout;
 
 /// 8-aligned owned bytes, so ids cast to `u64` in place.
 struct Aligned(Vec<u64>, usize);
@@ -119,6 +120,8 @@ impl Lists for LoadedLists {
             ids: b.ids(),
             aux: b.aux(),
             records: b.records(),
+            // As stored: scanning a fetched list in place beats reordering it per search.
+            layout: Pq4Layout::Blocked,
         })
     }
 }

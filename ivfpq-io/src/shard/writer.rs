@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use half::f16;
 use ivfpq_core::{CodeKind, IvfPqIndex, IvfPqModel, Partition, VectorStorage, Vectors};
-use ivfpq_simd::{pq4_blocked_len, pq8_blocked_len};
+use ivfpq_simd::{Pq4Layout, pq4_blocked_len, pq8_blocked_len};
 
 use super::layout::{
     ALIGN, Directory, Entry, FOOTER_LEN, Footer, HEADER_LEN, Header, Section, align_up, crc,
@@ -186,12 +186,21 @@ impl<W: Write> ShardWriter<W> {
             (CodeKind::Pq, 4) => Some((pq4_blocked_len(n, m) as u64, 0, 0)),
             (CodeKind::Pq, _) => Some((pq8_blocked_len(n, m) as u64, 0, 0)),
         };
+        // Files hold 4-bit codes in the blocked layout, whatever order memory kept them in,
+        // so the same index writes the same bytes on every CPU.
+        if part.layout != Pq4Layout::Blocked && (h.codes, h.bits) != (CodeKind::Pq, 4) {
+            return Err(bad(format!(
+                "{:?} codes in a shard of other than 4-bit PQ",
+                part.layout
+            )));
+        }
         let got = (part.codes.len(), part.aux.len(), part.records.len());
         if want != Some((got.0 as u64, got.1 as u64, got.2 as u64)) {
             return Err(bad(format!(
                 "{got:?} bytes of codes, block factors and records for {n} rows"
             )));
         }
+        let codes = part.codes_in(Pq4Layout::Blocked);
         // Row bytes in their stored precision; the list block carries one CRC per row.
         let rows: &[u8] = match (&part.vectors, h.storage) {
             (Vectors::F32(v), VectorStorage::F32) => bytemuck::cast_slice(v),
@@ -229,12 +238,12 @@ impl<W: Write> ShardWriter<W> {
         let ids: &[u8] = bytemuck::cast_slice(&part.ids);
         let crcs: &[u8] = bytemuck::cast_slice(&row_crcs);
         let mut c = crc32c::crc32c(ids);
-        for b in [&part.codes[..], &part.aux, &part.records, crcs, &refs] {
+        for b in [&codes[..], &part.aux, &part.records, crcs, &refs] {
             c = crc32c::crc32c_append(c, b);
         }
         self.io(|o| {
             o.put(ids)?;
-            o.put(&part.codes)?;
+            o.put(&codes)?;
             o.put(&part.aux)?;
             o.put(&part.records)?;
             o.put(crcs)?;

@@ -5,6 +5,7 @@
 use std::ops::Range;
 
 use ivfpq_core::{IvfPqIndex, Partition, VectorStorage, Vectors};
+use ivfpq_simd::Pq4Layout;
 
 use super::{Shard, check_crc, one};
 use crate::error::{IoError, Result};
@@ -52,6 +53,9 @@ impl Shard {
             records: block.records().to_vec(),
             ids: block.ids().to_vec(),
             vectors,
+            // Files hold the blocked layout; `IvfPqIndex::from_parts` reorders it for the
+            // kernels.
+            layout: Pq4Layout::Blocked,
         })
     }
 
