@@ -8,6 +8,7 @@ use ivfpq_simd::{Kernels, PQ4_BLOCK, PQ8_BLOCK, Pq4Layout, TopK, pq4_m_pad};
 
 use crate::lists::ListRef;
 use crate::params::IdFilter;
+use crate::select;
 
 /// Buffers for the fast-scan, reused across probes.
 #[derive(Default)]
@@ -192,16 +193,18 @@ pub(crate) fn nearest_hits(
     order: &mut Vec<u16>,
     hits: &mut Vec<u32>,
 ) {
-    order.clear();
-    order.extend_from_slice(&sums[..n]);
-    let kth = u32::from(*order.select_nth_unstable(k - 1).1);
-    let cut = if rescore {
-        kth + 2 * slack_q(m, rescore).ceil() as u32
-    } else {
-        kth
-    };
     hits.clear();
-    hits.extend((0..n as u32).filter(|&i| u32::from(sums[i as usize]) <= cut));
+    // `defer_hits` asks for n > 2k, so there is a k-th.
+    let Some(kth) = select::kth_smallest(&sums[..n], k, order) else {
+        return;
+    };
+    let cut = if rescore {
+        u32::from(kth) + 2 * slack_q(m, rescore).ceil() as u32
+    } else {
+        u32::from(kth)
+    };
+    let cut = u16::try_from(cut).unwrap_or(u16::MAX);
+    select::indices_at_most(&sums[..n], cut, hits);
 }
 
 /// The byte-domain threshold of a list scanned with table `t` plus `bias` for `top`, or

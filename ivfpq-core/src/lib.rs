@@ -21,6 +21,7 @@ mod partition;
 mod pq;
 mod rabitq;
 mod search;
+mod select;
 mod validate;
 
 pub use error::{IvfPqError, Result};

@@ -335,14 +335,21 @@ impl<'a> QueryBatch<'a> {
         let nprobe = self.params.nprobe.min(nlist);
         // One integer per partition that orders as (distance by `total_cmp`, index): the
         // selection and sort then compare `u64`s.
-        let mut order: Vec<u64> = coarse
+        let keys: Vec<u64> = coarse
             .iter()
             .enumerate()
             .map(|(i, &d)| (u64::from(total_order_bits(d)) << 32) | i as u64)
             .collect();
-        if nprobe < nlist {
-            order.select_nth_unstable(nprobe - 1);
-            order.truncate(nprobe);
+        // The keys are distinct, so those under the bound are at least `nprobe`
+        // (`crate::select`), and the selection runs over them only.
+        let mut order = Vec::new();
+        match crate::select::kth_bound(&keys, nprobe) {
+            Some(bound) if nprobe < nlist => {
+                crate::select::push_at_most(&keys, bound, &mut order);
+                order.select_nth_unstable(nprobe - 1);
+                order.truncate(nprobe);
+            }
+            _ => order = keys,
         }
         order.sort_unstable();
         order
