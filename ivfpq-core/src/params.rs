@@ -212,6 +212,11 @@ pub struct SearchParams {
     /// tightly clustered data it loses recall. Off by default. Dot always scores this way;
     /// L2 never does.
     pub shared_table: bool,
+    /// Adaptive probing (L2 and cosine): `nprobe` becomes a cap. The nearest
+    /// `ceil(nprobe / 4)` partitions are always probed; each further one only while its
+    /// coarse distance is at most `probe_ratio` times the nearest partition's. A query
+    /// near one centroid then probes fewer lists than one between several. At least 1.
+    pub probe_ratio: Option<f32>,
     /// Optional allow-list or deny-list of ids.
     pub filter: Option<IdFilter>,
 }
@@ -225,6 +230,7 @@ impl Default for SearchParams {
             auto_refine: false,
             rabitq_epsilon: crate::EPSILON0,
             shared_table: false,
+            probe_ratio: None,
             filter: None,
         }
     }
@@ -260,6 +266,12 @@ impl SearchParams {
         self
     }
 
+    /// Adaptive probing with `ratio` (see [`SearchParams::probe_ratio`]).
+    pub fn with_probe_ratio(mut self, ratio: f32) -> Self {
+        self.probe_ratio = Some(ratio);
+        self
+    }
+
     pub(crate) fn check(&self) -> Result<()> {
         if self.k == 0 || self.k > MAX_K {
             return Err(invalid(
@@ -280,6 +292,14 @@ impl SearchParams {
             return Err(invalid(
                 "refine_factor",
                 "must be at least 1 (1 means no rerank)",
+            ));
+        }
+        if let Some(r) = self.probe_ratio
+            && !(r.is_finite() && r >= 1.0)
+        {
+            return Err(invalid(
+                "probe_ratio",
+                format!("{r} is not a finite value ≥ 1"),
             ));
         }
         Ok(())

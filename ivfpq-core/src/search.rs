@@ -132,6 +132,8 @@ pub struct QueryBatch<'a> {
     q: Cow<'a, [f32]>,
     /// Exact distances computed by refine so far, over all queries.
     exact_distances: AtomicU64,
+    /// Partitions probed so far, over all queries.
+    probed: AtomicU64,
 }
 
 impl<'a> QueryBatch<'a> {
@@ -143,6 +145,14 @@ impl<'a> QueryBatch<'a> {
     ) -> Result<QueryBatch<'a>> {
         let kern = Kernels::try_active()?;
         params.check()?;
+        if params.probe_ratio.is_some() && !model.metric().is_l2_family() {
+            // A ratio of distances needs distances ≥ 0; dot's coarse distance is −⟨q, c⟩.
+            let metric = model.metric();
+            return Err(invalid(
+                "probe_ratio",
+                format!("needs the l2 or cosine metric, not {metric}"),
+            ));
+        }
         validate::rows("queries", queries, model.dim())?;
         let q = validate::for_metric(kern, model.metric(), queries, model.dim());
         Ok(QueryBatch {
@@ -151,7 +161,14 @@ impl<'a> QueryBatch<'a> {
             params,
             q,
             exact_distances: AtomicU64::new(0),
+            probed: AtomicU64::new(0),
         })
+    }
+
+    /// Partitions probed so far for this batch (all queries): with adaptive probing
+    /// ([`SearchParams::probe_ratio`]), fewer than `nprobe` a query.
+    pub fn probed(&self) -> u64 {
+        self.probed.load(Ordering::Relaxed)
     }
 
     /// Exact distances refine has computed so far for this batch (all queries): with
@@ -352,10 +369,23 @@ impl<'a> QueryBatch<'a> {
             _ => order = keys,
         }
         order.sort_unstable();
-        order
+        let mut probes: Vec<(u32, f32)> = order
             .into_iter()
             .map(|key| (key as u32, coarse[key as u32 as usize]))
-            .collect()
+            .collect();
+        if let (Some(ratio), Some(&(_, nearest))) = (self.params.probe_ratio, probes.first()) {
+            let limit = nearest.max(0.0) * ratio;
+            let far = probes
+                .iter()
+                .skip(nprobe.div_ceil(4))
+                .position(|p| p.1 > limit);
+            if let Some(far) = far {
+                probes.truncate(nprobe.div_ceil(4) + far);
+            }
+        }
+        self.probed
+            .fetch_add(probes.len() as u64, Ordering::Relaxed);
+        probes
     }
 
     /// Scans the probed partitions into `top`, keyed by `(partition << 32) | offset`;

@@ -137,6 +137,40 @@ fn k_and_nprobe_ranges() {
 }
 
 #[test]
+fn probe_ratio_range_and_metric() {
+    let index = small_index();
+    let q = &data(1)[..DIM];
+    for bad in [0.5, -1.0, f32::NAN, f32::INFINITY] {
+        let p = SearchParams::new(5, 4).with_probe_ratio(bad);
+        let msg = message(index.search(q, &p).unwrap_err());
+        assert!(msg.starts_with("probe_ratio:"), "{msg}");
+    }
+    // Dot's coarse distances are −⟨q, c⟩, which can be negative: no ratio of them.
+    let d = data(1000);
+    let ids: Vec<u64> = (0..1000).collect();
+    let p = IndexParams {
+        metric: Metric::Dot,
+        nlist: Some(8),
+        m: Some(4),
+        ..Default::default()
+    };
+    let dot = IvfPqIndex::build(&d, &ids, DIM, &p).unwrap();
+    let e = dot
+        .search(q, &SearchParams::new(5, 4).with_probe_ratio(1.5))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            IvfPqError::InvalidParameter {
+                param: "probe_ratio",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
 fn nprobe_above_nlist_is_clamped_to_every_partition() {
     let index = small_index();
     let q = &data(3)[..3 * DIM];

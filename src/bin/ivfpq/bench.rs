@@ -12,6 +12,7 @@ use ivfpq::datasets::{SynthSpec, synthetic};
 use ivfpq::io::Dataset;
 
 use crate::code_args::{CodeArgs, describe};
+use crate::probe_arg::ProbeRatio;
 use crate::refine_arg::Refine;
 use crate::report::{Val, emit};
 use crate::scan_args::ScanArgs;
@@ -39,6 +40,11 @@ pub struct BenchArgs {
     /// (or auto:N, at most k·N) stops once no further candidate can enter the top k.
     #[arg(long, default_value = "1,4", value_delimiter = ',')]
     refine: Vec<Refine>,
+    /// Comma-separated adaptive probing ratios (l2, cosine): beyond the nearest
+    /// nprobe/4 lists, probe a list only while its coarse distance is at most this times
+    /// the nearest's (nprobe is then a cap); off probes nprobe lists.
+    #[arg(long, default_value = "off", value_delimiter = ',')]
+    probe_ratio: Vec<ProbeRatio>,
     #[command(flatten)]
     scan: ScanArgs,
     /// Threads for build and search (default: all cores).
@@ -162,50 +168,59 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         VectorStorage::F16 => 2 * ds.dim,
         _ => 4 * ds.dim,
     };
-    for &refine in &a.refine {
-        for &nprobe in &a.nprobe {
-            let sp = a.scan.apply(refine.apply(SearchParams::new(K, nprobe)));
-            let warm = &ds.queries[..ds.queries.len().min(50 * ds.dim)];
-            pool.install(|| index.search(warm, &sp))?;
-            let mut times = Vec::new();
-            let mut res = Vec::new();
-            let mut exact = 0;
-            for _ in 0..a.repeat.max(1) {
-                let t = Instant::now();
-                let batch = QueryBatch::new(index.model(), &ds.queries, &sp)?;
-                res = pool.install(|| batch.search(&index, &index));
-                times.push(t.elapsed().as_secs_f64());
-                exact = batch.exact_distances();
-            }
-            times.sort_by(f64::total_cmp);
-            let dt = times[times.len() / 2];
-            let found: Vec<Vec<u64>> = res
-                .iter()
-                .map(|r| r.iter().map(|nb| nb.id).collect())
-                .collect();
-            let row = [
-                ("engine", Val::Str("ivfpq".into())),
-                ("nlist", Val::Int(nlist as u64)),
-                ("codes", Val::Str(codes.clone())),
-                ("m", Val::Int(m as u64)),
-                ("nprobe", Val::Int(nprobe as u64)),
-                ("refine", refine.value()),
-                ("recall", Val::Float(ds.recall_at(&found, K))),
-                ("qps", Val::Float(nq as f64 / dt)),
-                ("train_s", Val::Float(train_s)),
-                ("build_s", Val::Float(build_s)),
-                ("threads", Val::Int(threads as u64)),
-                ("bits", Val::Int(a.bits as u64)),
-                ("metric", Val::Str(metric.to_string())),
-                ("exact_per_query", Val::Float(exact as f64 / nq as f64)),
-                ("code_bytes", Val::Float(code_bytes)),
-                (
-                    "bytes_per_vector",
-                    Val::Float(code_bytes + row_bytes as f64),
-                ),
-            ];
-            emit(&row, a.json.as_deref())?;
+    let settings = a.refine.iter().flat_map(|&r| {
+        let nprobe = &a.nprobe;
+        a.probe_ratio
+            .iter()
+            .flat_map(move |&p| nprobe.iter().map(move |&n| (r, p, n)))
+    });
+    for (refine, ratio, nprobe) in settings {
+        let sp = a
+            .scan
+            .apply(refine.apply(ratio.apply(SearchParams::new(K, nprobe))));
+        let warm = &ds.queries[..ds.queries.len().min(50 * ds.dim)];
+        pool.install(|| index.search(warm, &sp))?;
+        let mut times = Vec::new();
+        let mut res = Vec::new();
+        let (mut exact, mut probed) = (0, 0);
+        for _ in 0..a.repeat.max(1) {
+            let t = Instant::now();
+            let batch = QueryBatch::new(index.model(), &ds.queries, &sp)?;
+            res = pool.install(|| batch.search(&index, &index));
+            times.push(t.elapsed().as_secs_f64());
+            exact = batch.exact_distances();
+            probed = batch.probed();
         }
+        times.sort_by(f64::total_cmp);
+        let dt = times[times.len() / 2];
+        let found: Vec<Vec<u64>> = res
+            .iter()
+            .map(|r| r.iter().map(|nb| nb.id).collect())
+            .collect();
+        let row = [
+            ("engine", Val::Str("ivfpq".into())),
+            ("nlist", Val::Int(nlist as u64)),
+            ("codes", Val::Str(codes.clone())),
+            ("m", Val::Int(m as u64)),
+            ("nprobe", Val::Int(nprobe as u64)),
+            ("refine", refine.value()),
+            ("probe_ratio", ratio.value()),
+            ("recall", Val::Float(ds.recall_at(&found, K))),
+            ("qps", Val::Float(nq as f64 / dt)),
+            ("train_s", Val::Float(train_s)),
+            ("build_s", Val::Float(build_s)),
+            ("threads", Val::Int(threads as u64)),
+            ("bits", Val::Int(a.bits as u64)),
+            ("metric", Val::Str(metric.to_string())),
+            ("exact_per_query", Val::Float(exact as f64 / nq as f64)),
+            ("probes_per_query", Val::Float(probed as f64 / nq as f64)),
+            ("code_bytes", Val::Float(code_bytes)),
+            (
+                "bytes_per_vector",
+                Val::Float(code_bytes + row_bytes as f64),
+            ),
+        ];
+        emit(&row, a.json.as_deref())?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ mod bench;
 mod build;
 mod code_args;
 mod inspect;
+mod probe_arg;
 mod refine_arg;
 mod report;
 mod scan_args;
