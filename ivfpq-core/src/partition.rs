@@ -1,4 +1,4 @@
-//! One inverted list: codes in the blocked layout, ids, and full vectors for refine.
+//! One inverted list: codes in blocks of 32 vectors, ids, and full vectors for refine.
 
 use half::f16;
 use std::borrow::Cow;
@@ -49,8 +49,8 @@ impl Vectors {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Partition {
     /// Codes in blocks of 32: 8-bit as `ivfpq_simd::pack_pq8_blocks` lays them out,
-    /// 4-bit as `ivfpq_simd::pack_pq4_blocks` does, RaBitQ sign bits as 4-bit codes of
-    /// `dim_pad / 4` nibbles.
+    /// 4-bit as `ivfpq_simd::pack_pq4_blocks` does (reordered as `layout` says), RaBitQ
+    /// sign bits as 4-bit codes of `dim_pad / 4` nibbles (blocked).
     pub codes: Vec<u8>,
     /// RaBitQ only: the factors of each block of 32 (see [`crate::Rabitq`]). Empty for
     /// PQ.

@@ -1,6 +1,7 @@
 //! Search: probe selection, lookup tables, code scan, top-k, exact refine.
 //!
-//! Per query: (1) distances to every coarse centroid, keep the `nprobe` nearest, nearest
+//! Per query: (1) distances to every coarse centroid, keep the `nprobe` nearest (fewer
+//! with adaptive probing, `SearchParams::probe_ratio`), nearest
 //! first so the top-k threshold tightens early; (2) one query-only table (`−2⟨q_j, r⟩` for
 //! the L2 family, `−⟨q_j, r⟩` for dot); (3) per probe, the probe's table (precomputed term
 //! plus the query term, or the query term alone when shared: dot, and cosine with
@@ -271,6 +272,7 @@ impl<'a> QueryBatch<'a> {
     fn scan_one_parallel(&self, q: &[f32], lists: &dyn Lists) -> Vec<Candidate> {
         let mut s = Scratch::new(self.model);
         let probes = self.probe(q, &mut s);
+        self.count_probed(probes.len());
         let chunk = probes
             .len()
             .div_ceil(2 * rayon::current_num_threads())
@@ -317,8 +319,8 @@ impl<'a> QueryBatch<'a> {
         }
     }
 
-    /// The `nprobe` nearest partitions with their coarse distances, nearest first; also
-    /// fills the query-only table term in `s.qterm`.
+    /// The partitions to probe ([`QueryBatch::nearest`]) with their coarse distances,
+    /// nearest first; also fills the query-only table term in `s.qterm`.
     fn probe(&self, q: &[f32], s: &mut Scratch) -> Vec<(u32, f32)> {
         self.coarse(q, self.model.centroids(), &mut s.coarse);
         self.model.query_term(self.kern, q, &mut s.qterm);
@@ -346,7 +348,9 @@ impl<'a> QueryBatch<'a> {
         }
     }
 
-    /// The `nprobe` partitions of least `coarse` distance, nearest first.
+    /// The `nprobe` partitions of least `coarse` distance, nearest first; with
+    /// `probe_ratio`, only those within the ratio of the nearest (at least a quarter of
+    /// `nprobe`: a query on a centroid, at distance 0, probes just that quarter).
     fn nearest(&self, coarse: &[f32]) -> Vec<(u32, f32)> {
         let nlist = self.model.nlist();
         let nprobe = self.params.nprobe.min(nlist);
@@ -383,9 +387,13 @@ impl<'a> QueryBatch<'a> {
                 probes.truncate(nprobe.div_ceil(4) + far);
             }
         }
-        self.probed
-            .fetch_add(probes.len() as u64, Ordering::Relaxed);
         probes
+    }
+
+    /// Counts `n` partitions probed by a scan ([`QueryBatch::probed`]; planning with
+    /// [`QueryBatch::probes`] does not count).
+    fn count_probed(&self, n: usize) {
+        self.probed.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Scans the probed partitions into `top`, keyed by `(partition << 32) | offset`;

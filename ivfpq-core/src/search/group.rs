@@ -49,8 +49,11 @@ impl QueryBatch<'_> {
             let term = self.model.query_term_len().max(1);
             // A shared table's bytes are one byte an entry; a residual term is f32.
             let term = if self.shared_table() { term } else { 4 * term };
-            let top = self.candidates() * std::mem::size_of::<(f32, u64)>();
-            (GROUP_TERMS_BYTES / (term + top)).clamp(GROUP, GROUP_4BIT)
+            // Saturating: `refine_factor` has no upper bound.
+            let top = self
+                .candidates()
+                .saturating_mul(std::mem::size_of::<(f32, u64)>());
+            (GROUP_TERMS_BYTES / term.saturating_add(top)).clamp(GROUP, GROUP_4BIT)
         } else {
             GROUP
         };
@@ -114,6 +117,7 @@ impl QueryBatch<'_> {
             .enumerate()
             .map(|(qi, q)| {
                 let probes = self.nearest(&coarse[qi * nlist..(qi + 1) * nlist]);
+                self.count_probed(probes.len());
                 let mut top = TopK::new(self.candidates());
                 let qterm = &qterms[qi * w..(qi + 1) * w];
                 self.scan_probes((q, qterm), lists, &probes, s, &mut top);
@@ -136,6 +140,7 @@ impl QueryBatch<'_> {
         let probes: Vec<Vec<(u32, f32)>> = (0..qs.len())
             .map(|qi| self.nearest(&coarse[qi * nlist..(qi + 1) * nlist]))
             .collect();
+        self.count_probed(probes.iter().map(Vec::len).sum());
         s.group_coarse = coarse;
         // Visits in (list, query) order by a counting sort on the list: queries are
         // placed in order, so each list's visits stay sorted by query.
