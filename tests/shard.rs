@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ivfpq::core::{IndexParams, IvfPqIndex, Metric, Neighbor, SearchParams, VectorStorage};
+use ivfpq::core::{
+    IndexParams, IvfPqIndex, Metric, Neighbor, QueryBatch, SearchParams, VectorStorage,
+};
 use ivfpq::datasets::{SynthSpec, synthetic};
 use ivfpq::io::{
     OpenOptions, Shard, ShardWriter, StoreOptions, upload_file, write_shard, write_shard_labeled,
@@ -79,7 +81,17 @@ fn mmap_and_object_store_match_memory_for_every_metric_and_storage() {
             let remote = Shard::open(&file_url(&path), &OpenOptions::default()).unwrap();
             assert_eq!(mapped.rows(), N as u64);
             mapped.verify().unwrap();
-            for p in settings(storage) {
+            let mut settings = settings(storage);
+            if metric != Metric::Dot {
+                // Adaptive probing: a remote query plans its fetches from the same probes.
+                let p = SearchParams::new(10, 16).with_probe_ratio(1.3);
+                let batch = QueryBatch::new(index.model(), &q, &p).unwrap();
+                batch.search(&index, &index);
+                let nq = (q.len() / DIM) as u64;
+                assert!(batch.probed() < 16 * nq, "the ratio cut no probe");
+                settings.push(p);
+            }
+            for p in settings {
                 let want = index.search(&q, &p).unwrap();
                 assert_eq!(
                     mapped.search(&q, &p).unwrap(),
