@@ -356,21 +356,19 @@ impl<'a> QueryBatch<'a> {
         let nprobe = self.params.nprobe.min(nlist);
         // One integer per partition that orders as (distance by `total_cmp`, index): the
         // selection and sort then compare `u64`s.
-        let keys: Vec<u64> = coarse
-            .iter()
-            .enumerate()
-            .map(|(i, &d)| (u64::from(total_order_bits(d)) << 32) | i as u64)
-            .collect();
-        // The keys are distinct, so those under the bound are at least `nprobe`
-        // (`crate::select`), and the selection runs over them only.
+        let bits = |d: &f32| total_order_bits(*d);
+        let key = |i: usize| (u64::from(bits(&coarse[i])) << 32) | i as u64;
         let mut order = Vec::new();
-        match crate::select::kth_bound(&keys, nprobe) {
+        match crate::select::kth_bound_by(coarse, nprobe, bits) {
+            // At least `nprobe` distances are at or under the bound (`crate::select`), so
+            // only their keys are made and selected from.
             Some(bound) if nprobe < nlist => {
-                crate::select::push_at_most(&keys, bound, &mut order);
+                let under = |i: usize| bits(&coarse[i]);
+                crate::select::push_where(coarse.len(), bound, under, key, &mut order);
                 order.select_nth_unstable(nprobe - 1);
                 order.truncate(nprobe);
             }
-            _ => order = keys,
+            _ => order.extend((0..coarse.len()).map(key)),
         }
         order.sort_unstable();
         let mut probes: Vec<(u32, f32)> = order

@@ -11,40 +11,50 @@
 /// `xs.len() / k`. There are at least `k` runs and each run's minimum is at or under the
 /// bound, so at least `k` values are: the `k`-th smallest is too.
 pub(crate) fn kth_bound<T: Copy + Ord>(xs: &[T], k: usize) -> Option<T> {
+    kth_bound_by(xs, k, |&x| x)
+}
+
+/// [`kth_bound`] of `key` over `xs` (the values need not be `Ord` themselves: the
+/// coarse distances are `f32`s, ordered by their total-order bits).
+pub(crate) fn kth_bound_by<T, K: Ord>(xs: &[T], k: usize, key: impl Fn(&T) -> K) -> Option<K> {
     if k == 0 || k > xs.len() {
         return None;
     }
     xs.chunks(xs.len() / k)
-        .filter_map(|run| run.iter().copied().min())
+        .filter_map(|run| run.iter().map(&key).min())
         .max()
 }
 
-/// Appends to `out` the values of `xs` at or under `bound`, in order. Branch-free: every
-/// value is written and the write position advances by the comparison, so values kept at
-/// random cost no mispredictions (`out` is another buffer than `xs`, so no store waits
-/// on a load of the same memory).
-pub(crate) fn push_at_most<T: Copy + Ord + Default>(xs: &[T], bound: T, out: &mut Vec<T>) {
+/// Appends `item(i)` to `out` for each `i < n` whose `key(i)` is at or under `bound`, in
+/// order. Branch-free: every item is written and the write position advances by the
+/// comparison, so items kept at random cost no mispredictions (`out` is another buffer
+/// than the one read, so no store waits on a load of the same memory).
+pub(crate) fn push_where<K: Ord, V: Copy + Default>(
+    n: usize,
+    bound: K,
+    key: impl Fn(usize) -> K,
+    item: impl Fn(usize) -> V,
+    out: &mut Vec<V>,
+) {
     let start = out.len();
-    out.resize(start + xs.len(), T::default());
+    out.resize(start + n, V::default());
     let mut at = start;
-    for &x in xs {
-        out[at] = x;
-        at += usize::from(x <= bound);
+    for i in 0..n {
+        out[at] = item(i);
+        at += usize::from(key(i) <= bound);
     }
     out.truncate(at);
 }
 
+/// Appends to `out` the values of `xs` at or under `bound`, in order ([`push_where`]).
+pub(crate) fn push_at_most<T: Copy + Ord + Default>(xs: &[T], bound: T, out: &mut Vec<T>) {
+    push_where(xs.len(), bound, |i| xs[i], |i| xs[i], out);
+}
+
 /// Appends to `out` the index of each value of `xs` at or under `bound`, in increasing
-/// order, branch-free as [`push_at_most`].
+/// order ([`push_where`]).
 pub(crate) fn indices_at_most<T: Copy + Ord>(xs: &[T], bound: T, out: &mut Vec<u32>) {
-    let start = out.len();
-    out.resize(start + xs.len(), 0);
-    let mut at = start;
-    for (i, &x) in xs.iter().enumerate() {
-        out[at] = i as u32;
-        at += usize::from(x <= bound);
-    }
-    out.truncate(at);
+    push_where(xs.len(), bound, |i| xs[i], |i| i as u32, out);
 }
 
 /// The `k`-th smallest of `xs` (counted from 1), or `None` unless `0 < k ≤ xs.len()`;

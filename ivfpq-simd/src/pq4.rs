@@ -372,10 +372,11 @@ pub(crate) mod v3 {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod v4 {
-    use super::{Pq4Kernels, Pq4Layout, Pq4Query, Pq4Scan, pq4_scan_scalar};
+    use super::{Pq4Kernels, Pq4Layout, Pq4Query, pq4_scan_scalar};
 
-    /// The BW kernel, where the CPU lacks VBMI or VNNI.
-    fn bw(
+    /// The VBMI kernel (codes transposed if `T`) where the CPU has it; else the BW kernel
+    /// for blocked codes, the scalar one for transposed codes.
+    fn scan<const T: bool>(
         lut: &[u8],
         codes: &[u8],
         m_pad: usize,
@@ -384,40 +385,24 @@ pub(crate) mod v4 {
         out: &mut [u16],
         hits: &mut Vec<u32>,
     ) {
+        if crate::pq4_vbmi::has_vbmi_vnni() {
+            // SAFETY: the CPU has AVX-512 F/BW, VBMI and VNNI (checked just above).
+            return unsafe {
+                crate::pq4_vbmi::pq4_scan_vbmi::<T>(lut, codes, m_pad, n, thr, out, hits)
+            };
+        }
+        if T {
+            return pq4_scan_scalar::<true>(lut, codes, m_pad, n, thr, out, hits);
+        }
         // SAFETY: reachable only through the AVX-512 table, which `Kernels::for_level`
         // returns only when `V4::is_available()` (AVX-512 F/BW/DQ/VL present).
         unsafe { super::x86::pq4_scan_avx512(lut, codes, m_pad, n, thr, out, hits) }
     }
 
-    /// The VBMI kernel (codes transposed if `T`) where the CPU has it, else `other`.
-    #[allow(clippy::too_many_arguments)]
-    fn vbmi_or<const T: bool>(
-        other: Pq4Scan,
-        lut: &[u8],
-        codes: &[u8],
-        m_pad: usize,
-        n: usize,
-        thr: u16,
-        out: &mut [u16],
-        hits: &mut Vec<u32>,
-    ) {
+    /// The multi-query VBMI kernel (`T` as in [`scan`]), else [`scan`] once a query.
+    fn scan_queries<const T: bool>(codes: &[u8], m_pad: usize, n: usize, qs: &mut [Pq4Query<'_>]) {
         if !crate::pq4_vbmi::has_vbmi_vnni() {
-            return other(lut, codes, m_pad, n, thr, out, hits);
-        }
-        // SAFETY: the CPU has AVX-512 F/BW, VBMI and VNNI (checked just above).
-        unsafe { crate::pq4_vbmi::pq4_scan_vbmi::<T>(lut, codes, m_pad, n, thr, out, hits) }
-    }
-
-    /// The multi-query VBMI kernel (`T` as in [`vbmi_or`]), else `other` once a query.
-    fn vbmi_queries_or<const T: bool>(
-        other: Pq4Scan,
-        codes: &[u8],
-        m_pad: usize,
-        n: usize,
-        qs: &mut [Pq4Query<'_>],
-    ) {
-        if !crate::pq4_vbmi::has_vbmi_vnni() {
-            return super::each_query(other, codes, m_pad, n, qs);
+            return super::each_query(scan::<T>, codes, m_pad, n, qs);
         }
         // SAFETY: the CPU has AVX-512 F/BW, VBMI and VNNI (checked just above).
         unsafe { crate::pq4_vbmi::pq4_scan_queries_vbmi::<T>(codes, m_pad, n, qs) }
@@ -434,14 +419,8 @@ pub(crate) mod v4 {
 
     pub(crate) const PQ4: Pq4Kernels = Pq4Kernels {
         layout,
-        scan: [
-            |l, c, m, n, t, o, h| vbmi_or::<false>(bw, l, c, m, n, t, o, h),
-            |l, c, m, n, t, o, h| vbmi_or::<true>(pq4_scan_scalar::<true>, l, c, m, n, t, o, h),
-        ],
-        scan_queries: [
-            Some(|c, m, n, qs| vbmi_queries_or::<false>(bw, c, m, n, qs)),
-            Some(|c, m, n, qs| vbmi_queries_or::<true>(pq4_scan_scalar::<true>, c, m, n, qs)),
-        ],
+        scan: [scan::<false>, scan::<true>],
+        scan_queries: [Some(scan_queries::<false>), Some(scan_queries::<true>)],
     };
 }
 

@@ -25,7 +25,7 @@ impl Pq4Layout {
     /// Offset within a block of the byte that holds sub-quantizer `j` of vectors `t` and
     /// `t + 16` (`t < 16`).
     #[inline]
-    pub fn offset(self, j: usize, t: usize) -> usize {
+    pub const fn offset(self, j: usize, t: usize) -> usize {
         match self {
             Pq4Layout::Blocked => 16 * j + t,
             Pq4Layout::Transposed => 64 * (j / 4) + 4 * t + j % 4,

@@ -28,13 +28,16 @@ pub(crate) fn has_vbmi_vnni() -> bool {
     crate::pq8_bytes::x86::has_vbmi() && is_x86_feature_detected!("avx512vnni")
 }
 
-/// The index that transposes a 64-byte chunk from the blocked layout (byte `16s + t`:
-/// sub-quantizer `s`, vector `t`) to vector-major (byte `4t + s`).
+/// The index that transposes a 64-byte chunk from the blocked layout to the transposed
+/// one (`crate::Pq4Layout`, whose offsets define both): byte `p` of the result is byte
+/// `idx[p]` of the chunk.
 const fn transpose_index() -> [u8; 64] {
+    use crate::Pq4Layout::{Blocked, Transposed};
     let mut idx = [0u8; 64];
     let mut p = 0;
     while p < 64 {
-        idx[p] = (16 * (p % 4) + p / 4) as u8;
+        let (s, t) = (p / 16, p % 16);
+        idx[Transposed.offset(s, t)] = Blocked.offset(s, t) as u8;
         p += 1;
     }
     idx
