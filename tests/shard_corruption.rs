@@ -168,10 +168,10 @@ fn magic_version_and_offsets_are_named() {
     bad[0] = b'X';
     expect(bad, "header", "bad magic");
     let mut bad = full.clone();
-    bad[8] = 4; // version 4, then a matching header checksum so only the version is wrong
+    bad[8] = 5; // version 5, then a matching header checksum so only the version is wrong
     let c = crc32c::crc32c(&bad[..60]);
     bad[60..64].copy_from_slice(&c.to_le_bytes());
-    expect(bad, "header", "version 4");
+    expect(bad, "header", "version 5");
     let n = full.len();
     let mut bad = full.clone();
     bad[n - 8..].copy_from_slice(b"NOTASHRD");
@@ -183,4 +183,84 @@ fn magic_version_and_offsets_are_named() {
     let c = crc32c::crc32c(&bad[f..f + 52]);
     bad[f + 52..f + 56].copy_from_slice(&c.to_le_bytes());
     expect(bad, "footer", "directory at");
+}
+
+/// Writes the fuzz seed corpus (`fuzz/corpus/shard`) in the current format: small shards of
+/// each storage, metric and code type. Run after a format change:
+/// `cargo test --test shard_corruption -- --ignored regenerate_fuzz_seeds`.
+#[test]
+#[ignore]
+fn regenerate_fuzz_seeds() {
+    use ivfpq::core::CodeKind;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/shard");
+    let seeds = [
+        (
+            "f16-l2",
+            Metric::L2,
+            VectorStorage::F16,
+            CodeKind::Pq,
+            8,
+            8,
+            3,
+            2,
+        ),
+        (
+            "none-dot",
+            Metric::Dot,
+            VectorStorage::None,
+            CodeKind::Pq,
+            8,
+            8,
+            2,
+            4,
+        ),
+        (
+            "pq4-cos",
+            Metric::Cosine,
+            VectorStorage::F16,
+            CodeKind::Pq,
+            4,
+            16,
+            4,
+            2,
+        ),
+        (
+            "pq8-dot",
+            Metric::Dot,
+            VectorStorage::F32,
+            CodeKind::Pq,
+            8,
+            16,
+            3,
+            4,
+        ),
+        (
+            "rabitq-l2",
+            Metric::L2,
+            VectorStorage::None,
+            CodeKind::Rabitq,
+            4,
+            16,
+            4,
+            0,
+        ),
+    ];
+    for (name, metric, storage, codes, nbits, dim, nlist, m) in seeds {
+        let n = 300;
+        let data: Vec<f32> = (0..n * dim)
+            .map(|i| ((i * 7919) % 1013) as f32 / 1013.0 - 0.5)
+            .collect();
+        let ids: Vec<u64> = (0..n as u64).map(|i| i * 3 + 1).collect();
+        let p = IndexParams {
+            metric,
+            nlist: Some(nlist),
+            m: (m > 0).then_some(m),
+            codes,
+            nbits,
+            storage,
+            ..Default::default()
+        };
+        let index = IvfPqIndex::build(&data, &ids, dim, &p).unwrap();
+        ivfpq::io::write_shard(&index, &dir.join(format!("{name}.shard"))).unwrap();
+    }
 }

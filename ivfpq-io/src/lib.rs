@@ -13,6 +13,7 @@ compile_error!(
 
 mod error;
 mod input;
+mod model;
 mod object;
 mod results;
 pub mod shard;
@@ -21,12 +22,17 @@ mod vecs;
 
 pub use error::{IoError, Result};
 pub use input::{InputIds, InputVectors, parse_npy, read_vectors};
+pub use model::{
+    ModelHash, hash_bytes, model_file_bytes, model_hash, read_model, read_model_bytes, write_model,
+};
 pub use object::{
-    MAX_CONCURRENT_REQUESTS, ObjectSource, StoreOptions, is_url, open_store, upload_file,
+    MAX_CONCURRENT_REQUESTS, ObjectSource, StoreOptions, block_on, is_url, open_store, store_err,
+    upload_file, upload_to,
 };
 pub use results::{ResultRow, write_csv, write_results};
 pub use shard::{
-    OpenOptions, QueryOutput, ReadStats, Shard, ShardWriter, write_shard, write_shard_labeled,
+    OpenOptions, QueryOutput, ReadStats, Shard, ShardWriter, write_file_atomic, write_shard,
+    write_shard_labeled,
 };
 pub use source::{ByteSource, Counters, MmapSource, SharedSource, coalesce, read_coalesced};
 pub use vecs::{

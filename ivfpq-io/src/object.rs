@@ -76,8 +76,8 @@ fn runtime() -> Result<&'static Runtime> {
 }
 
 /// Runs `fut` to completion on the shared runtime. Refuses to run inside an async
-/// context, where blocking would stall the caller's executor.
-fn block_on<F: Future>(url: &str, fut: F) -> Result<F::Output> {
+/// context, where blocking would stall the caller's executor. `url` labels the error.
+pub fn block_on<F: Future>(url: &str, fut: F) -> Result<F::Output> {
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(IoError::format(
             url,
@@ -88,7 +88,8 @@ fn block_on<F: Future>(url: &str, fut: F) -> Result<F::Output> {
     Ok(runtime()?.block_on(fut))
 }
 
-fn store_err(url: &str, e: object_store::Error) -> IoError {
+/// An object-store error about `url`.
+pub fn store_err(url: &str, e: object_store::Error) -> IoError {
     IoError::Store {
         url: url.to_string(),
         source: Box::new(e),
@@ -262,6 +263,16 @@ const PART: usize = 16 << 20;
 /// upload, which becomes visible only when it completes. Returns the bytes uploaded.
 pub fn upload_file(local: &FsPath, url: &str, opts: &StoreOptions) -> Result<u64> {
     let (store, path) = open_store(url, opts)?;
+    upload_to(local, url, store, path)
+}
+
+/// [`upload_file`] to `path` on an open `store` (`url` names it in errors).
+pub fn upload_to(
+    local: &FsPath,
+    url: &str,
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+) -> Result<u64> {
     let len = std::fs::metadata(local)
         .map_err(|e| IoError::os(local, e))?
         .len();

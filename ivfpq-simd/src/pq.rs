@@ -153,10 +153,10 @@ pub(crate) fn check_pq8(lut: &[f32], codes: &[u8], m: usize, n: usize) {
 /// The 8-bit scan, shared by every level: 32 independent accumulation chains per block.
 ///
 /// Deliberately scalar and compiled without extra target features: a lookup costs one
-/// load either way, and scalar chains spend nothing on gather micro-ops. Measured on the
-/// Cascade Lake of the first sessions (G lookups/s at m = 8/16/24/60): this loop 2.6 / 2.1
-/// / 2.8 / 2.2, 16-wide AVX-512 gathers 1.3, 8-wide AVX2 gathers 0.85, and with AVX-512
-/// enabled LLVM turned this very loop into gathers (0.6). On the Zen 4 of session 7, in a
+/// load either way, and scalar chains spend nothing on gather micro-ops. Measured on a
+/// Cascade Lake (G lookups/s at m = 8/16/24/60): this loop 2.6 / 2.1 / 2.8 / 2.2,
+/// 16-wide AVX-512 gathers 1.3, 8-wide AVX2 gathers 0.85, and with AVX-512 enabled LLVM
+/// turned this very loop into gathers (0.6). On a Zen 4, in a
 /// standalone A/B (code bytes per cycle): this loop 1.00 / 1.04 / 1.05 / 0.97, AVX-512
 /// gathers 0.81, AVX2 gathers 0.86; sixteen register-resident chains over groups of 16
 /// blocks reached 1.07–1.18 standalone but not inside the crate, where LLVM schedules it

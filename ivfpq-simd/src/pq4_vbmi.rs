@@ -259,7 +259,7 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// The BW kernel, which this CPU's dispatch no longer reaches when it has VBMI,
+        /// The BW kernel, which dispatch does not choose on a CPU with VBMI + VNNI,
         /// checked here against the scalar kernel next to the VBMI one.
         #[test]
         fn x86_kernels_match_scalar(nb in 0usize..5, m4 in 1usize..20, seed in any::<u64>(),

@@ -15,7 +15,7 @@ pub const MAGIC: [u8; 8] = *b"IVFPQSHD";
 /// Last bytes of every shard file.
 pub const FOOTER_MAGIC: [u8; 8] = *b"IVFPQEND";
 /// The one format version this code reads and writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Every section starts at a multiple of this, so mapped sections cast to `f32`/`u64`
 /// without copies and each starts on its own cache line.
 pub const ALIGN: u64 = 64;
@@ -23,8 +23,11 @@ pub const ALIGN: u64 = 64;
 pub const HEADER_LEN: usize = 64;
 /// Footer length in bytes.
 pub const FOOTER_LEN: usize = 64;
-/// Directory bytes before the partition entries (centroids, codebooks, labels, rotation).
-pub const DIR_MODEL_LEN: usize = 4 * SECTION_LEN;
+/// Directory bytes before the partition entries: the centroids, codebooks, labels and
+/// rotation sections, then the id range.
+pub const DIR_MODEL_LEN: usize = 4 * SECTION_LEN + ID_RANGE_LEN;
+/// Bytes of the directory's id range: smallest id, largest id, reserved.
+const ID_RANGE_LEN: usize = 24;
 /// Bytes per model-section entry: offset, length, CRC32C, reserved.
 const SECTION_LEN: usize = 24;
 /// Bytes per partition entry: list offset, rows, vectors offset, list CRC32C, reserved.
@@ -69,6 +72,10 @@ pub struct Header {
     pub codes: CodeKind,
     /// Bits per code: 8 or 4 for PQ, 1 to 8 a coordinate for RaBitQ.
     pub bits: u32,
+    /// The first 8 bytes (little-endian) of the SHA-256 of the model file of the model the
+    /// shard was encoded with (`crate::model_hash`); 0 in a model file itself. Shards
+    /// with equal values share centroids and codebooks, so their PQ estimates compare.
+    pub model_hash: u64,
 }
 
 fn metric_code(m: Metric) -> u32 {
@@ -208,6 +215,7 @@ impl Header {
             CodeKind::Rabitq => 1,
         };
         b[44..48].copy_from_slice(&kind.to_le_bytes());
+        b[48..56].copy_from_slice(&self.model_hash.to_le_bytes());
         let c = crc(&b[..60]);
         b[60..64].copy_from_slice(&c.to_le_bytes());
         b
@@ -277,8 +285,9 @@ impl Header {
             rotation: le_u32(b, 40) & FLAG_ROTATION != 0,
             codes,
             bits,
+            model_hash: le_u64(b, 48),
         };
-        if b[48..60].iter().any(|&x| x != 0) {
+        if b[56..60].iter().any(|&x| x != 0) {
             return Err(bad("reserved bytes are not zero".into()));
         }
         if le_u32(b, 40) & !(FLAG_LABELS | FLAG_ROTATION) != 0 {

@@ -12,5 +12,5 @@ mod reader;
 mod writer;
 
 pub use reader::{OpenOptions, QueryOutput, ReadStats, Shard};
-pub(crate) use writer::write_file_atomic;
+pub use writer::write_file_atomic;
 pub use writer::{ShardWriter, write_shard, write_shard_labeled};

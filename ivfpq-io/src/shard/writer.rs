@@ -74,6 +74,19 @@ impl<W: Write> ShardWriter<W> {
         labels: Option<&[String]>,
         name: &str,
     ) -> Result<ShardWriter<W>> {
+        let hash = crate::model::model_hash(model)?.short();
+        ShardWriter::with_model_hash(sink, model, storage, labels, name, hash)
+    }
+
+    /// [`ShardWriter::new`] with the header's model hash given (0 for a model file).
+    pub(crate) fn with_model_hash(
+        sink: W,
+        model: &IvfPqModel,
+        storage: VectorStorage,
+        labels: Option<&[String]>,
+        name: &str,
+        model_hash: u64,
+    ) -> Result<ShardWriter<W>> {
         let nlist = u32::try_from(model.nlist());
         let dim = u32::try_from(model.dim());
         let (Ok(nlist), Ok(dim)) = (nlist, dim) else {
@@ -93,6 +106,7 @@ impl<W: Write> ShardWriter<W> {
             rotation: model.rotation().is_some(),
             codes: model.code_kind(),
             bits: model.nbits(),
+            model_hash,
         };
         let empty = Section {
             offset: 0,
@@ -110,6 +124,7 @@ impl<W: Write> ShardWriter<W> {
                 codebooks: empty,
                 labels: empty,
                 rotation: empty,
+                id_range: (0, 0),
                 entries: Vec::with_capacity(model.nlist()),
             },
             name: name.to_string(),
@@ -254,6 +269,14 @@ impl<W: Write> ShardWriter<W> {
         } else {
             self.section(rows)?.offset
         };
+        if let (Some(&lo), Some(&hi)) = (part.ids.iter().min(), part.ids.iter().max()) {
+            let (a, b) = self.dir.id_range;
+            self.dir.id_range = if self.dir.rows() == 0 {
+                (lo, hi)
+            } else {
+                (a.min(lo), b.max(hi))
+            };
+        }
         self.dir.entries.push(Entry {
             list_offset,
             rows: n as u64,
@@ -322,7 +345,7 @@ pub fn write_shard_labeled(
 
 /// Runs `fill` on a temporary file beside `path`, syncs it and renames it to `path`; on any
 /// error the temporary file is removed and an existing `path` is untouched.
-pub(crate) fn write_file_atomic(
+pub fn write_file_atomic(
     path: &Path,
     fill: impl FnOnce(&mut File, &str) -> Result<u64>,
 ) -> Result<u64> {

@@ -59,6 +59,11 @@ pub struct BenchArgs {
     /// Storage of refine vectors: f32 or f16.
     #[arg(long, default_value = "f32")]
     storage: String,
+    /// Also split the rows into this many shards of the same model and search them as a
+    /// collection (rows with engine=ivfpq-collection), timed alternately with the single
+    /// index.
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
     /// Time each setting this many times and report the median QPS (the machine is noisy).
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -168,6 +173,14 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         VectorStorage::F16 => 2 * ds.dim,
         _ => 4 * ds.dim,
     };
+    let coll = if a.shards > 1 {
+        let spin = spinner(&format!("writing {} shards as a collection", a.shards));
+        let c = crate::bench_collection::build(&index, &ds, a.shards, &pool)?;
+        spin.finish_and_clear();
+        Some(c)
+    } else {
+        None
+    };
     let settings = a.refine.iter().flat_map(|&r| {
         let nprobe = &a.nprobe;
         a.probe_ratio
@@ -183,7 +196,13 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         let mut times = Vec::new();
         let mut res = Vec::new();
         let (mut exact, mut probed) = (0, 0);
+        let (mut coll_times, mut coll_found) = (Vec::new(), Vec::new());
         for _ in 0..a.repeat.max(1) {
+            if let Some(c) = &coll {
+                let (found, secs) = crate::bench_collection::search(c, &ds.queries, &sp, &pool)?;
+                coll_found = found;
+                coll_times.push(secs);
+            }
             let t = Instant::now();
             let batch = QueryBatch::new(index.model(), &ds.queries, &sp)?;
             res = pool.install(|| batch.search(&index, &index));
@@ -221,6 +240,16 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             ),
         ];
         emit(&row, a.json.as_deref())?;
+        if coll.is_some() {
+            coll_times.sort_by(f64::total_cmp);
+            let dt = coll_times[coll_times.len() / 2];
+            let mut crow = row.to_vec();
+            crow[0] = ("engine", Val::Str("ivfpq-collection".into()));
+            crow[7] = ("recall", Val::Float(ds.recall_at(&coll_found, K)));
+            crow[8] = ("qps", Val::Float(nq as f64 / dt));
+            crow.push(("shards", Val::Int(a.shards as u64)));
+            emit(&crow, a.json.as_deref())?;
+        }
     }
     Ok(())
 }

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ivfpq::core::{IndexParams, IvfPqIndex, VectorStorage};
-use ivfpq::io::{InputIds, is_url, read_vectors, upload_file, write_shard_labeled};
+use ivfpq::io::{
+    InputIds, Shard, is_url, read_vectors, upload_file, write_model, write_shard_labeled,
+};
 
 use crate::bench::spinner;
 use crate::code_args::{CodeArgs, describe};
@@ -37,6 +39,13 @@ pub struct BuildArgs {
     /// Id column of Arrow input (u64, i64 or string); without it rows are numbered.
     #[arg(long, default_value = "id")]
     id_column: String,
+    /// Encode with this trained model (a model file, or any shard built with it) instead
+    /// of training one: every shard of a collection is built this way.
+    #[arg(long, conflicts_with_all = ["nlist", "m"])]
+    model: Option<PathBuf>,
+    /// Also write the trained model as a model file (to create a collection with).
+    #[arg(long)]
+    model_output: Option<PathBuf>,
     /// RNG seed: the same input and seed give a byte-identical shard.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -73,9 +82,23 @@ pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let params = a.codes.apply(params);
-    sp.set_message(format!("training and adding {n} × {} vectors", input.dim));
     let t = std::time::Instant::now();
-    let index = IvfPqIndex::build(&input.data, &ids, input.dim, &params)?;
+    let index = match &a.model {
+        Some(path) => {
+            sp.set_message(format!("encoding {n} × {} vectors", input.dim));
+            let shard = Shard::open(&path.display().to_string(), &Default::default())?;
+            let mut index = IvfPqIndex::new(shard.model().clone(), storage);
+            index.add(&input.data, &ids)?;
+            index
+        }
+        None => {
+            sp.set_message(format!("training and adding {n} × {} vectors", input.dim));
+            IvfPqIndex::build(&input.data, &ids, input.dim, &params)?
+        }
+    };
+    if let Some(path) = &a.model_output {
+        write_model(index.model(), path)?;
+    }
     let build_s = t.elapsed().as_secs_f64();
     sp.set_message(format!("writing {}", a.output));
     let len = if is_url(&a.output) {

@@ -1,10 +1,13 @@
 //! `ivfpq`: build, search and benchmark IVF-PQ indexes from the command line.
 
 mod bench;
+mod bench_collection;
 mod build;
 mod code_args;
+mod collection;
 mod inspect;
 mod probe_arg;
+mod query_args;
 mod refine_arg;
 mod report;
 mod scan_args;
@@ -37,6 +40,10 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Write a synthetic dataset folder with exact ground truth.
     Synth(synth::SynthArgs),
+    /// Collections of shards sharing one model: create, add, versions, and map-reduce
+    /// search.
+    #[command(subcommand)]
+    Collection(collection::CollectionCommand),
     /// Print the SIMD level in use and the levels this CPU supports.
     Cpu,
 }
@@ -58,6 +65,7 @@ fn main() -> ExitCode {
         Command::Build(args) => build::run(args),
         Command::Search(args) => search::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Collection(cmd) => collection::run(cmd),
         Command::Cpu => {
             let all: Vec<String> = ivfpq::simd::Level::available()
                 .iter()

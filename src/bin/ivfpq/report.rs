@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// One printed value.
+#[derive(Clone)]
 pub enum Val {
     Int(u64),
     Float(f64),

@@ -3,12 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ivfpq::core::SearchParams;
 use ivfpq::io::{ResultRow, Shard, read_vectors, write_csv, write_results};
 
-use crate::probe_arg::ProbeRatio;
-use crate::refine_arg::Refine;
-use crate::scan_args::ScanArgs;
+use crate::query_args::QuerySettings;
 use crate::store::StoreArgs;
 
 /// Options of `ivfpq search`.
@@ -20,22 +17,8 @@ pub struct SearchArgs {
     /// Query vectors: .fvecs, .npy or Arrow IPC.
     #[arg(long)]
     queries: PathBuf,
-    /// Results per query.
-    #[arg(long, default_value_t = 10)]
-    k: usize,
-    /// Partitions probed per query (with --probe-ratio, at most this many).
-    #[arg(long, default_value_t = 16)]
-    nprobe: usize,
-    /// Adaptive probing (l2, cosine): beyond the nearest nprobe/4 lists, probe a list
-    /// only while its coarse distance is at most this times the nearest's; or off.
-    #[arg(long, default_value = "off")]
-    probe_ratio: ProbeRatio,
-    /// Rerank k × refine candidates with exact distances (1: no rerank); auto (or
-    /// auto:N) reranks adaptively, at most k × 64 (or k × N).
-    #[arg(long, default_value = "1")]
-    refine: Refine,
     #[command(flatten)]
-    scan: ScanArgs,
+    settings: QuerySettings,
     /// Results file (.csv or .arrow); without it, CSV goes to stdout.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -58,10 +41,7 @@ pub fn run(a: SearchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let open_s = t_open.elapsed().as_secs_f64();
     let open_reads = ivfpq::io::ByteSource::counters(&**shard_source(&shard)).get();
     let q = read_vectors(&a.queries, "id")?;
-    let params = a.scan.apply(
-        a.refine
-            .apply(a.probe_ratio.apply(SearchParams::new(a.k, a.nprobe))),
-    );
+    let params = a.settings.params();
     let dim = q.dim.max(1);
     let mut rows = Vec::new();
     let mut total = ivfpq::io::ReadStats::default();

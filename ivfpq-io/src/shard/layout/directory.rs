@@ -51,6 +51,9 @@ pub struct Directory {
     pub labels: Section,
     /// The rotation, `rotation_dim × rotation_dim` f32 row-major (empty without one).
     pub rotation: Section,
+    /// The smallest and largest id in the shard (`(0, 0)` when it has no rows), so that a
+    /// collection can tell which shards may hold an id without reading their ids.
+    pub id_range: (u64, u64),
     /// One entry per partition.
     pub entries: Vec<Entry>,
 }
@@ -75,6 +78,9 @@ impl Directory {
             b.extend_from_slice(&s.crc.to_le_bytes());
             b.extend_from_slice(&0u32.to_le_bytes());
         }
+        b.extend_from_slice(&self.id_range.0.to_le_bytes());
+        b.extend_from_slice(&self.id_range.1.to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes());
         for e in &self.entries {
             b.extend_from_slice(&e.list_offset.to_le_bytes());
             b.extend_from_slice(&e.rows.to_le_bytes());
@@ -105,6 +111,9 @@ impl Directory {
         let (centroids, codebooks, labels) = (section(0), section(1), section(2));
         let rotation = section(3);
         let mut reserved = (0..4).fold(0, |r, i| r | le_u32(b, i * SECTION_LEN + 20));
+        let ids_at = 4 * SECTION_LEN;
+        let id_range = (le_u64(b, ids_at), le_u64(b, ids_at + 8));
+        reserved |= le_u32(b, ids_at + 16) | le_u32(b, ids_at + 20);
         let entries: Vec<Entry> = (0..nlist)
             .map(|l| {
                 let at = DIR_MODEL_LEN + l * ENTRY_LEN;
@@ -129,6 +138,7 @@ impl Directory {
             codebooks,
             labels,
             rotation,
+            id_range,
             entries,
         };
         dir.check(h, dir_offset, file)?;
@@ -137,6 +147,19 @@ impl Directory {
 
     fn check(&self, h: &Header, dir_offset: u64, file: &str) -> Result<()> {
         let (dim, nlist) = (h.dim as u64, h.nlist as u64);
+        let (lo, hi) = self.id_range;
+        let ids_ok = if self.rows() == 0 {
+            (lo, hi) == (0, 0)
+        } else {
+            lo <= hi
+        };
+        if !ids_ok {
+            return Err(IoError::format(
+                file,
+                "directory",
+                format!("id range {lo}..={hi} for {} rows", self.rows()),
+            ));
+        }
         // Each section must start at or after `cursor`, aligned, and end by `dir_offset`.
         let mut cursor = HEADER_LEN as u64;
         let mut place = |name: &dyn Fn() -> String, off: u64, len: Option<u64>| -> Result<()> {

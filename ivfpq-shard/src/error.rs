@@ -1,0 +1,97 @@
+//! Typed errors of the collection layer, each naming the collection, version or file.
+
+use ivfpq_core::IvfPqError;
+use ivfpq_io::IoError;
+
+/// Everything that can go wrong with a collection.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShardError {
+    /// Another writer committed `version` first. Nothing of this commit is referenced; its
+    /// data files are left for `vacuum`.
+    #[error(
+        "{uri}: version {version} was committed by another writer ({operation}); refresh and retry"
+    )]
+    Conflict {
+        /// The collection.
+        uri: String,
+        /// The version this writer wanted and another one won.
+        version: u64,
+        /// What the winning commit did, from its manifest.
+        operation: String,
+    },
+    /// No collection at this location (no manifest).
+    #[error("{uri}: not a collection (no manifest under _versions/)")]
+    NotACollection {
+        /// The location.
+        uri: String,
+    },
+    /// `create` found a collection already there.
+    #[error("{uri}: a collection already exists here")]
+    AlreadyExists {
+        /// The location.
+        uri: String,
+    },
+    /// The collection has no such version.
+    #[error("{uri}: version {version} does not exist (latest is {latest})")]
+    NoSuchVersion {
+        /// The collection.
+        uri: String,
+        /// The version asked for.
+        version: u64,
+        /// The newest version.
+        latest: u64,
+    },
+    /// A manifest that does not parse, fails its checksum, or contradicts itself.
+    #[error("{file}: manifest: {message}")]
+    Manifest {
+        /// The manifest file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A shard encoded with a model other than the collection's, or one that no longer
+    /// matches what the manifest recorded of it.
+    #[error("{shard}: {message}")]
+    ShardMismatch {
+        /// The shard file.
+        shard: String,
+        /// What differs.
+        message: String,
+    },
+    /// Partial results that cannot be merged.
+    #[error("{file}: partial result: {message}")]
+    Partial {
+        /// The partial file (or `"<memory>"`).
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A bad argument.
+    #[error("{param}: {message}")]
+    InvalidParameter {
+        /// The parameter.
+        param: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading or writing a file or object failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+impl From<IvfPqError> for ShardError {
+    fn from(e: IvfPqError) -> Self {
+        ShardError::Io(IoError::Index(e))
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = ShardError> = std::result::Result<T, E>;
+
+pub(crate) fn invalid(param: &'static str, message: impl Into<String>) -> ShardError {
+    ShardError::InvalidParameter {
+        param,
+        message: message.into(),
+    }
+}

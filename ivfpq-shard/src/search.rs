@@ -1,0 +1,321 @@
+//! Map-reduce search over a collection's shards: each shard returns its top `k` (the map,
+//! [`Collection::search_shard`]); a k-way merge reduces them ([`crate::merge`]).
+//! [`Collection::search`] runs both in one process: memory-mapped shards on rayon,
+//! remote shards on up to `concurrency` threads, so their requests overlap.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ivfpq_core::{MAX_K, SearchParams};
+use ivfpq_io::{OpenOptions, Shard};
+use rayon::prelude::*;
+
+use crate::collection::{Collection, Snapshot};
+use crate::error::{Result, ShardError, invalid};
+use crate::manifest::ShardEntry;
+use crate::results::{ResultHit, SearchResults, SearchStats, merge};
+
+/// How to search a collection.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SearchOptions {
+    /// `k`, `nprobe`, `refine_factor` and the rest, applied to every shard.
+    pub params: SearchParams,
+    /// Return each result's stored vector.
+    pub vectors: bool,
+}
+
+impl SearchOptions {
+    /// Options with these search parameters, without vectors.
+    pub fn new(params: SearchParams) -> Self {
+        SearchOptions {
+            params,
+            vectors: false,
+        }
+    }
+
+    /// Also return each result's stored vector.
+    pub fn with_vectors(mut self, on: bool) -> Self {
+        self.vectors = on;
+        self
+    }
+}
+
+impl Collection {
+    /// Searches every shard of the pinned version and merges their results: the top `k`
+    /// per query by (distance, id). With a shared model and `refine_factor` 1 these are
+    /// exactly the top `k` of one index over all the rows; with refine, at least as good.
+    pub fn search(&self, queries: &[f32], opts: &SearchOptions) -> Result<SearchResults> {
+        let snap = self.snapshot();
+        let nq = self.check_search(&snap, queries, opts)?;
+        let n = snap.manifest.shards.len();
+        if n == 0 {
+            return Ok(self.empty_results(&snap, nq, opts, Vec::new()));
+        }
+        let one = |i: usize| self.search_shard_in(&snap, i, queries, opts);
+        let parts: Vec<Result<SearchResults>> = if self.store.local_folder().is_some() {
+            (0..n).into_par_iter().map(one).collect()
+        } else {
+            // Remote shards mostly wait on the network: a thread each, up to `concurrency`.
+            let threads = self.opts.concurrency.clamp(1, n);
+            let next = AtomicUsize::new(0);
+            let mut out: Vec<Option<Result<SearchResults>>> = (0..n).map(|_| None).collect();
+            let slots: Vec<std::sync::Mutex<&mut Option<Result<SearchResults>>>> =
+                out.iter_mut().map(std::sync::Mutex::new).collect();
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= n {
+                                break;
+                            }
+                            let r = one(i);
+                            if let Ok(mut slot) = slots[i].lock() {
+                                **slot = Some(r);
+                            }
+                        }
+                    });
+                }
+            });
+            drop(slots);
+            out.into_iter()
+                .map(|r| r.unwrap_or_else(|| Err(invalid("shards", "a shard search did not run"))))
+                .collect()
+        };
+        let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+        let mut merged = merge(&parts)?;
+        // Requests of shards searched together overlap: waves add up only across rounds.
+        let rounds = n.div_ceil(self.opts.concurrency.max(1)) as u64;
+        if self.store.local_folder().is_none() {
+            merged.stats.round_trips *= rounds;
+        }
+        Ok(merged)
+    }
+
+    /// Searches shard `i` of the pinned version alone: its top `k` per query, a partial
+    /// result for [`crate::merge`].
+    pub fn search_shard(
+        &self,
+        i: usize,
+        queries: &[f32],
+        opts: &SearchOptions,
+    ) -> Result<SearchResults> {
+        let snap = self.snapshot();
+        self.check_search(&snap, queries, opts)?;
+        if i >= snap.manifest.shards.len() {
+            return Err(invalid(
+                "shard",
+                format!(
+                    "{i} is out of range: version {} has {} shards",
+                    snap.manifest.version,
+                    snap.manifest.shards.len()
+                ),
+            ));
+        }
+        self.search_shard_in(&snap, i, queries, opts)
+    }
+
+    /// The shard at index `i` of the pinned version, opened (once) and checked against
+    /// what the manifest recorded of it.
+    pub fn open_shard(&self, i: usize) -> Result<Arc<Shard>> {
+        let snap = self.snapshot();
+        let entry = snap.manifest.shards.get(i).ok_or_else(|| {
+            invalid(
+                "shard",
+                format!(
+                    "{i} is out of range ({} shards)",
+                    snap.manifest.shards.len()
+                ),
+            )
+        })?;
+        self.open_entry(&snap, entry, 0)
+    }
+
+    fn check_search(
+        &self,
+        snap: &Snapshot,
+        queries: &[f32],
+        opts: &SearchOptions,
+    ) -> Result<usize> {
+        let p = &opts.params;
+        if p.k == 0 || p.k > MAX_K {
+            return Err(invalid(
+                "k",
+                format!("{} is out of range; k must be 1 to {MAX_K}", p.k),
+            ));
+        }
+        let dim = snap.manifest.dim as usize;
+        if queries.is_empty() || !queries.len().is_multiple_of(dim) {
+            return Err(invalid(
+                "queries",
+                format!(
+                    "{} values are not a whole number (≥ 1) of {dim}-d queries",
+                    queries.len()
+                ),
+            ));
+        }
+        if !snap.manifest.shared_model() && p.refine_factor < 2 {
+            return Err(invalid(
+                "refine_factor",
+                "this collection's shards were trained separately: their estimates do not \
+                 compare, so every shard must rerank exactly (refine_factor ≥ 2)",
+            ));
+        }
+        Ok(queries.len() / dim)
+    }
+
+    fn empty_results(
+        &self,
+        snap: &Snapshot,
+        nq: usize,
+        opts: &SearchOptions,
+        shards: Vec<u32>,
+    ) -> SearchResults {
+        SearchResults {
+            k: opts.params.k,
+            dim: snap.manifest.dim as usize,
+            metric: snap.manifest.metric(),
+            model: snap.model.as_ref().map(|(_, h)| *h),
+            exact: opts.params.refine_factor > 1,
+            shards,
+            hits: vec![Vec::new(); nq],
+            stats: SearchStats::default(),
+        }
+    }
+
+    fn search_shard_in(
+        &self,
+        snap: &Snapshot,
+        i: usize,
+        queries: &[f32],
+        opts: &SearchOptions,
+    ) -> Result<SearchResults> {
+        let entry = &snap.manifest.shards[i];
+        let nq = queries.len() / snap.manifest.dim as usize;
+        let mut res = self.empty_results(snap, nq, opts, vec![i as u32]);
+        res.stats.shards = 1;
+        if entry.rows == 0 {
+            return Ok(res);
+        }
+        let shard = self.open_entry(snap, entry, nq)?;
+        let out = shard.query(queries, &opts.params, false, opts.vectors)?;
+        let mut vectors = out.vectors.map(|v| v.into_iter());
+        for (q, hits) in out.hits.into_iter().enumerate() {
+            let mut vq = vectors
+                .as_mut()
+                .and_then(|v| v.next())
+                .map(|v| v.into_iter());
+            res.hits[q] = hits
+                .into_iter()
+                .map(|h| ResultHit {
+                    id: h.id,
+                    distance: h.distance,
+                    shard: i as u32,
+                    vector: vq.as_mut().and_then(|v| v.next()),
+                })
+                .collect();
+        }
+        res.stats.requests = out.stats.requests;
+        res.stats.round_trips = out.stats.round_trips;
+        res.stats.bytes_fetched = out.stats.bytes_fetched;
+        res.stats.partitions = out.stats.partitions;
+        Ok(res)
+    }
+
+    /// Opens `entry` (or returns its open handle). A remote shard is copied to the local
+    /// cache folder first when one is set and the batch has enough queries.
+    fn open_entry(&self, snap: &Snapshot, entry: &ShardEntry, nq: usize) -> Result<Arc<Shard>> {
+        let download = self.store.local_folder().is_none()
+            && self.opts.local_cache.is_some()
+            && nq >= self.opts.download_min_queries;
+        let key = if download {
+            format!("local:{}", entry.path)
+        } else {
+            entry.path.clone()
+        };
+        if let Some(s) = self
+            .handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(s.clone());
+        }
+        let shard = if download {
+            let path = self.cached_copy(entry)?;
+            Shard::open(&path.display().to_string(), &OpenOptions::default())?
+        } else {
+            // One budget for all remote shards: an equal part each.
+            let n = snap.manifest.shards.len().max(1) as u64;
+            Shard::open_source(self.store.source(&entry.path)?, self.opts.cache_bytes / n)?
+        };
+        verify_entry(&shard, entry, snap)?;
+        let shard = Arc::new(shard);
+        self.handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, shard.clone());
+        Ok(shard)
+    }
+
+    /// The local copy of a remote shard, downloaded once (named by its checksum too, so a
+    /// stale copy is never taken for it).
+    fn cached_copy(&self, entry: &ShardEntry) -> Result<PathBuf> {
+        let folder = self
+            .opts
+            .local_cache
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&folder).map_err(|e| ivfpq_io::IoError::Os {
+            path: folder.clone(),
+            source: e,
+        })?;
+        let base = entry.path.rsplit('/').next().unwrap_or(&entry.path);
+        let path = folder.join(format!("{:08x}-{base}", entry.checksum));
+        let fresh = std::fs::metadata(&path).is_ok_and(|m| m.len() == entry.bytes);
+        if !fresh {
+            tracing::info!(shard = %entry.path, bytes = entry.bytes, "copying shard to the local cache");
+            self.store.download(&entry.path, &path)?;
+        }
+        Ok(path)
+    }
+}
+
+/// Refuses a shard file that is not the one the manifest recorded.
+fn verify_entry(shard: &Shard, entry: &ShardEntry, snap: &Snapshot) -> Result<()> {
+    let mut diffs = Vec::new();
+    let f = shard.footer();
+    if f.rows != entry.rows {
+        diffs.push(format!("{} rows, not {}", f.rows, entry.rows));
+    }
+    if f.file_len != entry.bytes {
+        diffs.push(format!("{} bytes, not {}", f.file_len, entry.bytes));
+    }
+    if f.dir_crc != entry.checksum {
+        diffs.push(format!(
+            "checksum {:08x}, not {:08x}",
+            f.dir_crc, entry.checksum
+        ));
+    }
+    let h = format!("{:016x}", shard.header().model_hash);
+    if h != entry.model_hash {
+        diffs.push(format!("model {h}, not {}", entry.model_hash));
+    }
+    if let Some((_, hash)) = &snap.model
+        && shard.header().model_hash != hash.short()
+    {
+        diffs.push(format!(
+            "model {h}, not the collection's {:016x}",
+            hash.short()
+        ));
+    }
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    Err(ShardError::ShardMismatch {
+        shard: shard.name().to_string(),
+        message: format!("differs from the manifest: {}", diffs.join(", ")),
+    })
+}

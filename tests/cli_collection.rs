@@ -1,0 +1,305 @@
+//! `ivfpq collection` end to end: build shards with one model, create, add, search, and
+//! the map (`search-shard`) and reduce (`merge`) steps giving the one-step search's bytes;
+//! writers in separate processes racing for a version.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow_array::builder::{FixedSizeListBuilder, Float32Builder};
+use arrow_array::{Array, RecordBatch, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use ivfpq::datasets::{SynthSpec, synthetic};
+
+const DIM: usize = 16;
+
+fn ivfpq() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ivfpq"))
+}
+
+fn run(args: &[&str]) -> Output {
+    let out = ivfpq().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ivfpq {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Rows `[start, end)` with their global ids, as an Arrow IPC file.
+fn write_arrow(path: &Path, data: &[f32], start: usize, end: usize) {
+    let mut vb = FixedSizeListBuilder::new(Float32Builder::new(), DIM as i32);
+    for r in start..end {
+        vb.values().append_slice(&data[r * DIM..(r + 1) * DIM]);
+        vb.append(true);
+    }
+    let v = vb.finish();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::UInt64, false),
+        Field::new("vector", v.data_type().clone(), false),
+    ]));
+    let ids = UInt64Array::from((start as u64..end as u64).collect::<Vec<_>>());
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(v)]).unwrap();
+    let mut f = std::fs::File::create(path).unwrap();
+    let mut w = arrow_ipc::writer::FileWriter::try_new(&mut f, &schema).unwrap();
+    w.write(&batch).unwrap();
+    w.finish().unwrap();
+}
+
+/// Builds one shard per row range of `data`: the first trains the model (written to
+/// `model`), the rest are encoded with it.
+fn build_shards(
+    dir: &Path,
+    data: &[f32],
+    parts: &[(usize, usize)],
+    nlist: &str,
+    model: &Path,
+) -> Vec<PathBuf> {
+    let mut shards = Vec::new();
+    for (i, &(a, b)) in parts.iter().enumerate() {
+        let input = dir.join(format!("in{i}.arrow"));
+        write_arrow(&input, data, a, b);
+        let out = dir.join(format!("s{i}.ivfpq"));
+        let mut args = vec!["build", "--input", s(&input), "--output", s(&out)];
+        if i == 0 {
+            args.extend(["--nlist", nlist, "--m", "4", "--model-output", s(model)]);
+        } else {
+            args.extend(["--model", s(model)]);
+        }
+        run(&args);
+        shards.push(out);
+    }
+    shards
+}
+
+#[test]
+fn collection_commands_map_reduce_and_racing_processes() {
+    let dir = std::env::temp_dir().join(format!("ivfpq-cli-coll-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ds = synthetic(&SynthSpec {
+        n: 4000,
+        queries: 12,
+        dim: DIM,
+        seed: 9,
+        ..Default::default()
+    });
+    let q = dir.join("q.fvecs");
+    ivfpq::io::write_fvecs(&q, &ds.queries, DIM).unwrap();
+    let parts = [(0, 1800), (1800, 2600), (2600, 4000)];
+    let model = dir.join("model.ivfpq");
+    let shards = build_shards(&dir, &ds.base, &parts, "16", &model);
+    let coll = dir.join("coll");
+    run(&["collection", "create", s(&coll), "--model", s(&model)]);
+    let mut add = vec!["collection", "add", s(&coll)];
+    add.extend(shards.iter().map(|p| s(p)));
+    run(&add);
+    let search = [
+        "--queries",
+        s(&q),
+        "--k",
+        "10",
+        "--nprobe",
+        "6",
+        "--refine",
+        "3",
+    ];
+    let whole = dir.join("whole.csv");
+    let mut args = vec!["collection", "search", s(&coll), "--output", s(&whole)];
+    args.extend(search);
+    run(&args);
+    let mut partials = Vec::new();
+    for i in 0..3 {
+        let p = dir.join(format!("p{i}.arrow"));
+        let i = i.to_string();
+        let mut args = vec![
+            "collection",
+            "search-shard",
+            s(&coll),
+            "--shard",
+            &i,
+            "--output",
+            s(&p),
+        ];
+        args.extend(search);
+        run(&args);
+        partials.push(p);
+    }
+    let merged = dir.join("merged.csv");
+    let mut args = vec!["collection", "merge", "--output", s(&merged)];
+    args.extend(partials.iter().map(|p| s(p)));
+    run(&args);
+    let text = std::fs::read_to_string(&whole).unwrap();
+    assert_eq!(text, std::fs::read_to_string(&merged).unwrap());
+    assert_eq!(text.lines().count(), 1 + 12 * 10, "{text}");
+    // Every id the collection returns is one of the rows added.
+    for line in text.lines().skip(1) {
+        let id: u64 = line.split(',').nth(2).unwrap().parse().unwrap();
+        assert!(id < 4000, "{line}");
+    }
+
+    // Four processes add a shard each at once: each commit either lands or is refused as
+    // a conflict, and every landed one is in the newest manifest exactly once.
+    let racers: Vec<_> = (0..4)
+        .map(|i| {
+            let copy = dir.join(format!("race{i}.ivfpq"));
+            std::fs::copy(&shards[i % 3], &copy).unwrap();
+            ivfpq()
+                .args(["collection", "add", s(&coll), s(&copy)])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut landed = 0;
+    for r in racers {
+        let out = r.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            landed += 1;
+        } else {
+            assert!(err.contains("committed by another writer"), "{err}");
+        }
+    }
+    assert!(landed >= 1);
+    let versions = String::from_utf8(run(&["collection", "versions", s(&coll)]).stdout).unwrap();
+    assert_eq!(versions.lines().count(), 1 + 2 + landed, "{versions}");
+    let inspect = String::from_utf8(run(&["collection", "inspect", s(&coll)]).stdout).unwrap();
+    let shard_rows = inspect.lines().filter(|l| l.contains("shards/")).count();
+    assert_eq!(shard_rows, 3 + landed, "{inspect}");
+
+    // A shard trained on its own model is refused, and nothing is committed.
+    let other = dir.join("other.ivfpq");
+    let input = dir.join("in0.arrow");
+    run(&[
+        "build",
+        "--input",
+        s(&input),
+        "--output",
+        s(&other),
+        "--nlist",
+        "8",
+        "--m",
+        "4",
+    ]);
+    let out = ivfpq()
+        .args(["collection", "add", s(&coll), s(&other)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("model"));
+    let after = String::from_utf8(run(&["collection", "versions", s(&coll)]).stdout).unwrap();
+    assert_eq!(after, versions);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two processes commit to a collection on the S3 server (`.ci/run` starts one) at once:
+/// the server's conditional create lets exactly one of them take each version.
+#[test]
+fn processes_racing_on_s3_commit_one_version_each() {
+    let Ok(endpoint) = std::env::var("IVFPQ_TEST_S3_ENDPOINT") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide IVFPQ_TEST_S3_ENDPOINT"
+        );
+        eprintln!(
+            "SKIPPED processes_racing_on_s3_commit_one_version_each: IVFPQ_TEST_S3_ENDPOINT is not set"
+        );
+        return;
+    };
+    let bucket = std::env::var("IVFPQ_TEST_S3_BUCKET").unwrap_or_else(|_| "ivfpq-test".into());
+    let dir = std::env::temp_dir().join(format!("ivfpq-cli-s3coll-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ds = synthetic(&SynthSpec {
+        n: 1500,
+        queries: 4,
+        dim: DIM,
+        seed: 2,
+        ..Default::default()
+    });
+    let model = dir.join("model.ivfpq");
+    let shards = build_shards(
+        &dir,
+        &ds.base,
+        &[(0, 500), (500, 1000), (1000, 1500)],
+        "8",
+        &model,
+    );
+    let uri = format!("s3://{bucket}/cli-race-{}", std::process::id());
+    let store = [
+        "--endpoint",
+        endpoint.as_str(),
+        "--allow-http",
+        "--region",
+        "us-east-1",
+        "--store-option",
+        "access_key_id=test",
+        "--store-option",
+        "secret_access_key=test",
+    ];
+    let mut args = vec!["collection", "create", uri.as_str(), "--model", s(&model)];
+    args.extend(store);
+    run(&args);
+    let racers: Vec<_> = shards[1..]
+        .iter()
+        .map(|shard| {
+            ivfpq()
+                .args(["collection", "add", uri.as_str(), s(shard)])
+                .args(store)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut landed = 0;
+    for r in racers {
+        let out = r.wait_with_output().unwrap();
+        if out.status.success() {
+            landed += 1;
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("committed by another writer"), "{err}");
+        }
+    }
+    assert!(landed >= 1);
+    let mut args = vec!["collection", "inspect", uri.as_str()];
+    args.extend(store);
+    let inspect = String::from_utf8(run(&args).stdout).unwrap();
+    assert!(
+        inspect.contains(&format!("version {}", 1 + landed)),
+        "{inspect}"
+    );
+    assert_eq!(
+        inspect.lines().filter(|l| l.contains("shards/")).count(),
+        landed,
+        "{inspect}"
+    );
+    let q = dir.join("q.fvecs");
+    ivfpq::io::write_fvecs(&q, &ds.queries, DIM).unwrap();
+    let mut args = vec![
+        "collection",
+        "search",
+        uri.as_str(),
+        "--queries",
+        s(&q),
+        "--k",
+        "5",
+        "--stats",
+    ];
+    args.extend(store);
+    let out = run(&args);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().lines().count(),
+        1 + 4 * 5
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
