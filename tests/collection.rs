@@ -645,3 +645,36 @@ fn s3_collection_matches_and_commits_once_per_version() {
     let c = Collection::open(&uri, opts).unwrap();
     assert_eq!((c.version(), c.manifest().shards.len()), (2, 1));
 }
+
+#[test]
+fn a_damaged_list_in_a_mapped_shard_fails_the_search_by_name() {
+    let f = fixture(Metric::L2, CodeKind::Pq, 8);
+    let dir = tmpdir("damaged");
+    let c = fill(local_store(&dir), &f);
+    let entry = c.manifest().shards[2].clone();
+    let path = dir.join(&entry.path);
+    let shard = ivfpq::io::Shard::open(path.to_str().unwrap(), &Default::default()).unwrap();
+    // Flip a byte in the middle of the largest partition's list block (its ids).
+    let (l, e) = shard
+        .directory()
+        .entries
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, e)| e.rows)
+        .unwrap();
+    let at = e.list_offset as usize + 4;
+    drop(shard);
+    let mut b = std::fs::read(&path).unwrap();
+    b[at] ^= 0x55;
+    std::fs::write(&path, &b).unwrap();
+    let fresh = Collection::open(dir.to_str().unwrap(), Default::default()).unwrap();
+    let e = fresh
+        .search(&f.queries, &SearchOptions::new(SearchParams::new(10, 40)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&entry.path) && e.contains(&format!("partition {l} list")),
+        "{e}"
+    );
+    assert!(e.contains("checksum"), "{e}");
+}

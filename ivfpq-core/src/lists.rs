@@ -30,14 +30,38 @@ pub struct ListRef<'a> {
 }
 
 /// Codes and ids per partition.
+///
+/// A partition may come in several lists, one per *segment*: shards encoded with one
+/// model and searched as one collection keep each partition's rows in every shard. List
+/// `s · nlist + l` is segment `s` of partition `l`; a probe of `l` computes its table once
+/// and scans every segment's list with it. Candidates and [`Rows`] name lists this way.
 pub trait Lists: Sync {
-    /// Partition `l`, or `None` when it is not available to this search (it is then
-    /// skipped, as an empty partition would be).
-    fn list(&self, l: usize) -> Option<ListRef<'_>>;
+    /// List `id` (`segment · nlist + partition`), or `None` when it is not available to
+    /// this search (it is then skipped, as an empty list would be).
+    fn list(&self, id: usize) -> Option<ListRef<'_>>;
+
+    /// Segments per partition; 1 (the default) when each partition is one list, so that
+    /// list ids are partition numbers.
+    fn segments(&self) -> usize {
+        1
+    }
 }
 
-/// Full vectors per `(partition, offset)`, in the space the index searches (unit rows
-/// for cosine).
+/// The non-empty lists of partition `l` of `nlist`, one per segment, with their ids.
+pub(crate) fn segment_lists<'l>(
+    lists: &'l dyn Lists,
+    nlist: usize,
+    l: u32,
+) -> impl Iterator<Item = (u32, ListRef<'l>)> + Clone {
+    (0..lists.segments()).filter_map(move |s| {
+        let id = s * nlist + l as usize;
+        let part = lists.list(id).filter(|p| !p.ids.is_empty())?;
+        Some((u32::try_from(id).ok()?, part))
+    })
+}
+
+/// Full vectors per `(list, offset)` (list ids as [`Lists`] numbers them), in the space
+/// the index searches (unit rows for cosine).
 pub trait Rows: Sync {
     /// Row `off` of partition `l`, borrowed when stored as f32 or converted into
     /// `scratch` (`dim` long) otherwise; `None` when not stored.

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use crate::byte_scan::ByteScratch;
 use crate::error::{IvfPqError, Result, invalid};
 use crate::index::IvfPqIndex;
-use crate::lists::{Lists, Rows};
+use crate::lists::{Lists, Rows, segment_lists};
 use crate::model::IvfPqModel;
 use crate::params::{SearchParams, VectorStorage};
 use crate::validate;
@@ -245,6 +245,45 @@ impl<'a> QueryBatch<'a> {
             .collect()
     }
 
+    /// The metric's exact distance of every candidate, in order (`None` where `rows`
+    /// has no row): what a map step over one shard of many returns, so that the reduce
+    /// can rerank the best candidates of all shards exactly as one search over all of
+    /// them would.
+    pub fn exact_all(
+        &self,
+        rows: &dyn Rows,
+        candidates: &[Vec<Candidate>],
+    ) -> Vec<Vec<Option<f32>>> {
+        let metric = self.model.metric();
+        let l2 = metric.is_l2_family();
+        let q: Vec<&[f32]> = self.queries().collect();
+        let out: Vec<Vec<Option<f32>>> = q
+            .par_iter()
+            .zip(candidates)
+            .map_init(
+                || vec![0.0f32; self.model.dim()],
+                |row, (qv, cands)| {
+                    cands
+                        .iter()
+                        .map(|c| {
+                            rows.row(c.list as usize, c.offset as usize, row).map(|x| {
+                                metric.from_internal(internal_distance(self.kern, l2, qv, x))
+                            })
+                        })
+                        .collect()
+                },
+            )
+            .collect();
+        let n: usize = out.iter().map(Vec::len).sum();
+        self.exact_distances.fetch_add(n as u64, Ordering::Relaxed);
+        out
+    }
+
+    /// The metric's distance for an internal one (a candidate's estimate).
+    pub fn metric_distance(&self, internal: f32) -> f32 {
+        self.model.metric().from_internal(internal)
+    }
+
     /// Scan and rerank in one pass over data that is all at hand. Queries run in
     /// parallel; a single query with many probes splits its probes across threads.
     pub fn search(&self, lists: &dyn Lists, rows: &dyn Rows) -> Vec<Vec<Neighbor>> {
@@ -394,8 +433,8 @@ impl<'a> QueryBatch<'a> {
         self.probed.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// Scans the probed partitions into `top`, keyed by `(partition << 32) | offset`;
-    /// `qterm` is `q`'s query-only table term.
+    /// Scans the probed partitions (every segment's list of each) into `top`, keyed by
+    /// `(list << 32) | offset`; `qterm` is `q`'s query-only table term.
     fn scan_probes(
         &self,
         (q, qterm): (&[f32], &[f32]),
@@ -415,14 +454,14 @@ impl<'a> QueryBatch<'a> {
         let mut suffix_ready = false;
         let query_bytes = self.query_bytes(qterm);
         let bits = self.byte_bits();
+        let nlist = model.nlist();
         for (i, &(l, coarse)) in probes.iter().enumerate() {
             if let Some(&(next, _)) = probes.get(i + 1) {
                 self.prefetch_probe(lists, next as usize);
             }
-            let Some(part) = lists.list(l as usize) else {
-                continue;
-            };
-            if part.ids.is_empty() {
+            // The partition's lists (one per segment) share the probe's table.
+            let mut parts = segment_lists(lists, nlist, l).peekable();
+            if parts.peek().is_none() {
                 continue;
             }
             if let Some(bits) = bits {
@@ -433,42 +472,46 @@ impl<'a> QueryBatch<'a> {
                     &mut s.lut,
                     &mut s.bounds,
                 );
-                self.scan_bytes_list((src, bits), bias, (l, part), &mut s.fast, top);
+                self.scan_bytes_lists((src, bits), bias, parts, &mut s.fast, top);
                 continue;
             }
             let (lut, bias) = self.probe_table(q, qterm, (l, coarse), &mut s.lut);
-            s.dists.resize(part.ids.len(), 0.0);
-            let threshold = top.threshold();
-            let bound = if threshold.is_finite() && m >= 4 {
-                if !(shared_lut && suffix_ready) {
-                    // suffix[j] = Σ_{j' ≥ j} min of table row j': the least the rest can add.
-                    s.suffix.clear();
-                    s.suffix.resize(m + 1, 0.0);
-                    kern.row_mins(lut, ksub, &mut s.suffix[..m]);
-                    for j in (0..m).rev() {
-                        s.suffix[j] += s.suffix[j + 1];
+            for (id, part) in parts {
+                s.dists.resize(part.ids.len(), 0.0);
+                let threshold = top.threshold();
+                let bound = if threshold.is_finite() && m >= 4 {
+                    if !(shared_lut && suffix_ready) {
+                        // suffix[j] = Σ_{j' ≥ j} min of table row j': the least the rest
+                        // can add.
+                        s.suffix.clear();
+                        s.suffix.resize(m + 1, 0.0);
+                        kern.row_mins(lut, ksub, &mut s.suffix[..m]);
+                        for j in (0..m).rev() {
+                            s.suffix[j] += s.suffix[j + 1];
+                        }
+                        suffix_ready = true;
                     }
-                    suffix_ready = true;
+                    if bias + s.suffix[0] > threshold {
+                        // No code of this partition can reach the top-k (the threshold
+                        // only falls): skip its lists whole.
+                        break;
+                    }
+                    Some((&s.suffix[..], threshold))
+                } else {
+                    None
+                };
+                kern.pq8_scan_bounded(lut, part.codes, m, bias, bound, &mut s.dists);
+                s.hits.clear();
+                kern.select_below(&s.dists, top.threshold(), &mut s.hits);
+                for &h in &s.hits {
+                    let id_ = part.ids[h as usize];
+                    if self.params.filter.as_ref().is_some_and(|f| !f.accepts(id_)) {
+                        continue;
+                    }
+                    top.push(s.dists[h as usize], ((id as u64) << 32) | h as u64);
                 }
-                if bias + s.suffix[0] > threshold {
-                    // No code of this partition can reach the top-k: skip it whole.
-                    continue;
-                }
-                Some((&s.suffix[..], threshold))
-            } else {
-                None
-            };
-            kern.pq8_scan_bounded(lut, part.codes, m, bias, bound, &mut s.dists);
-            s.hits.clear();
-            kern.select_below(&s.dists, top.threshold(), &mut s.hits);
-            for &h in &s.hits {
-                let id = part.ids[h as usize];
-                if self.params.filter.as_ref().is_some_and(|f| !f.accepts(id)) {
-                    continue;
-                }
-                top.push(s.dists[h as usize], ((l as u64) << 32) | h as u64);
+                top.tighten();
             }
-            top.tighten();
         }
     }
 

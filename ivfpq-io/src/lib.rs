@@ -31,8 +31,8 @@ pub use object::{
 };
 pub use results::{ResultRow, write_csv, write_results};
 pub use shard::{
-    OpenOptions, QueryOutput, ReadStats, Shard, ShardWriter, write_file_atomic, write_shard,
-    write_shard_labeled,
+    CandidateOutput, MappedShard, OpenOptions, QueryOutput, ReadStats, ScoredCandidate, Shard,
+    ShardWriter, write_file_atomic, write_shard, write_shard_labeled,
 };
 pub use source::{ByteSource, Counters, MmapSource, SharedSource, coalesce, read_coalesced};
 pub use vecs::{

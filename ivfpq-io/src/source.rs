@@ -33,6 +33,12 @@ pub trait ByteSource: Send + Sync {
 
     /// Requests and bytes read so far.
     fn counters(&self) -> &Counters;
+
+    /// The whole file as one slice, for a memory-mapped source (`None` otherwise), so
+    /// that search can read it in place without a request per range.
+    fn mapped(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// Cumulative request and byte counts of a source.
@@ -116,6 +122,10 @@ impl ByteSource for MmapSource {
 
     fn read_ranges(&self, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         ranges.iter().map(|r| self.slice(r)).collect()
+    }
+
+    fn mapped(&self) -> Option<&[u8]> {
+        Some(&self.map)
     }
 
     fn is_local(&self) -> bool {

@@ -41,6 +41,7 @@ pub mod manifest;
 mod result_file;
 mod results;
 mod search;
+mod segments;
 mod store;
 
 pub use collection::{Collection, CollectionOptions, VersionInfo};

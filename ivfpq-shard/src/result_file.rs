@@ -26,6 +26,8 @@ const META_METRIC: &str = "ivfpq.metric";
 const META_MODEL: &str = "ivfpq.model";
 const META_EXACT: &str = "ivfpq.exact";
 const META_SHARDS: &str = "ivfpq.shards";
+const META_CANDIDATES: &str = "ivfpq.candidates";
+const META_PARTIAL: &str = "ivfpq.partial";
 
 impl SearchResults {
     /// One row per `(query, rank)`, queries in order and each nearest first.
@@ -35,6 +37,9 @@ impl SearchResults {
         let mut id = Vec::with_capacity(rows);
         let mut dist = Vec::with_capacity(rows);
         let mut shard = Vec::with_capacity(rows);
+        let mut estimate = Vec::with_capacity(rows);
+        let mut partition = Vec::with_capacity(rows);
+        let mut offset = Vec::with_capacity(rows);
         let with_vectors = self.hits.iter().flatten().any(|h| h.vector.is_some());
         let dim = i32::try_from(self.dim).map_err(|_| bad_dim(self.dim))?;
         let mut vectors = FixedSizeListBuilder::with_capacity(Float32Builder::new(), dim, rows);
@@ -44,6 +49,9 @@ impl SearchResults {
                 id.push(h.id);
                 dist.push(h.distance);
                 shard.push(h.shard);
+                estimate.push(h.estimate);
+                partition.push(h.partition);
+                offset.push(h.offset);
                 if with_vectors {
                     match &h.vector {
                         Some(v) if v.len() == self.dim => {
@@ -63,12 +71,18 @@ impl SearchResults {
             Field::new("id", DataType::UInt64, false),
             Field::new("_distance", DataType::Float32, false),
             Field::new("shard", DataType::UInt32, false),
+            Field::new("_estimate", DataType::Float32, false),
+            Field::new("_partition", DataType::UInt32, false),
+            Field::new("_offset", DataType::UInt32, false),
         ];
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(UInt32Array::from(query)),
             Arc::new(UInt64Array::from(id)),
             Arc::new(Float32Array::from(dist)),
             Arc::new(UInt32Array::from(shard)),
+            Arc::new(Float32Array::from(estimate)),
+            Arc::new(UInt32Array::from(partition)),
+            Arc::new(UInt32Array::from(offset)),
         ];
         if with_vectors {
             let v = vectors.finish();
@@ -92,6 +106,8 @@ impl SearchResults {
             (META_MODEL.into(), hash_or_none(&self.model)),
             (META_EXACT.into(), self.exact.to_string()),
             (META_SHARDS.into(), shards.join(",")),
+            (META_CANDIDATES.into(), self.candidates.to_string()),
+            (META_PARTIAL.into(), self.partial.to_string()),
         ])
     }
 
@@ -113,6 +129,9 @@ impl SearchResults {
                 .map_err(|_| bad(format!("{key:?} is not a number")))
         };
         let (k, nq, dim) = (num(META_K)?, num(META_QUERIES)?, num(META_DIM)?);
+        let candidates = num(META_CANDIDATES)?;
+        let partial = get(META_PARTIAL)? == "true";
+        let per_query = if partial { candidates } else { k };
         let metric = get(META_METRIC)?
             .parse()
             .map_err(|_| bad("unknown metric".into()))?;
@@ -143,6 +162,9 @@ impl SearchResults {
         let id = col("id", DataType::UInt64)?.as_primitive::<UInt64Type>();
         let dist = col("_distance", DataType::Float32)?.as_primitive::<Float32Type>();
         let shard = col("shard", DataType::UInt32)?.as_primitive::<UInt32Type>();
+        let estimate = col("_estimate", DataType::Float32)?.as_primitive::<Float32Type>();
+        let partition = col("_partition", DataType::UInt32)?.as_primitive::<UInt32Type>();
+        let offset = col("_offset", DataType::UInt32)?.as_primitive::<UInt32Type>();
         let vectors = match batch.column_by_name("vector") {
             None => None,
             Some(c) => match c.data_type() {
@@ -160,8 +182,8 @@ impl SearchResults {
             let row = hits
                 .get_mut(q)
                 .ok_or_else(|| bad(format!("row {r}: query {q} out of range ({nq} queries)")))?;
-            if row.len() == k {
-                return Err(bad(format!("query {q} has more than k = {k} rows")));
+            if row.len() == per_query {
+                return Err(bad(format!("query {q} has more than {per_query} rows")));
             }
             let vector = vectors.filter(|v| v.is_valid(r)).map(|v| {
                 let vals = v.value(r);
@@ -170,12 +192,17 @@ impl SearchResults {
             row.push(ResultHit {
                 id: id.value(r),
                 distance: dist.value(r),
+                estimate: estimate.value(r),
                 shard: shard.value(r),
+                partition: partition.value(r),
+                offset: offset.value(r),
                 vector,
             });
         }
         Ok(SearchResults {
             k,
+            candidates,
+            partial,
             dim,
             metric,
             model,

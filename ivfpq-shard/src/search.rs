@@ -51,7 +51,10 @@ impl Collection {
         let nq = self.check_search(&snap, queries, opts)?;
         let n = snap.manifest.shards.len();
         if n == 0 {
-            return Ok(self.empty_results(&snap, nq, opts, Vec::new()));
+            return Ok(self.empty_results(&snap, nq, opts, (Vec::new(), false)));
+        }
+        if let Some(res) = self.search_as_segments(&snap, nq, queries, opts)? {
+            return Ok(res);
         }
         let one = |i: usize| self.search_shard_in(&snap, i, queries, opts);
         let parts: Vec<Result<SearchResults>> = if self.store.local_folder().is_some() {
@@ -92,6 +95,43 @@ impl Collection {
             merged.stats.round_trips *= rounds;
         }
         Ok(merged)
+    }
+
+    /// Local shards of one model (or remote ones copied to the local cache) are searched
+    /// as segments of one index (`crate::segments`): the same results as the map and
+    /// merge, each probe's table made once. `None`: not applicable here.
+    fn search_as_segments(
+        &self,
+        snap: &Snapshot,
+        nq: usize,
+        queries: &[f32],
+        opts: &SearchOptions,
+    ) -> Result<Option<SearchResults>> {
+        let Some((model, _)) = &snap.model else {
+            return Ok(None);
+        };
+        let local = self.store.local_folder().is_some()
+            || (self.opts.local_cache.is_some() && nq >= self.opts.download_min_queries);
+        if !local {
+            return Ok(None);
+        }
+        let shards = snap
+            .manifest
+            .shards
+            .iter()
+            .map(|e| {
+                if e.rows == 0 {
+                    return Ok(None);
+                }
+                self.open_entry(snap, e, nq).map(Some)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if !crate::segments::searchable(&shards, model.nlist()) {
+            return Ok(None);
+        }
+        let all: Vec<u32> = (0..shards.len() as u32).collect();
+        let res = self.empty_results(snap, nq, opts, (all, false));
+        crate::segments::search(model, &shards, queries, opts, res).map(Some)
     }
 
     /// Searches shard `i` of the pinned version alone: its top `k` per query, a partial
@@ -166,25 +206,34 @@ impl Collection {
         Ok(queries.len() / dim)
     }
 
+    /// Results with no hits yet: a shard's partial result, or final results.
     fn empty_results(
         &self,
         snap: &Snapshot,
         nq: usize,
         opts: &SearchOptions,
-        shards: Vec<u32>,
+        (shards, partial): (Vec<u32>, bool),
     ) -> SearchResults {
+        let p = &opts.params;
         SearchResults {
-            k: opts.params.k,
+            k: p.k,
+            candidates: if p.refine_factor > 1 {
+                p.k.saturating_mul(p.refine_factor)
+            } else {
+                p.k
+            },
+            partial,
             dim: snap.manifest.dim as usize,
             metric: snap.manifest.metric(),
             model: snap.model.as_ref().map(|(_, h)| *h),
-            exact: opts.params.refine_factor > 1,
+            exact: p.refine_factor > 1,
             shards,
             hits: vec![Vec::new(); nq],
             stats: SearchStats::default(),
         }
     }
 
+    /// The map step for shard `i`: its candidates, with estimates and exact distances.
     fn search_shard_in(
         &self,
         snap: &Snapshot,
@@ -194,26 +243,24 @@ impl Collection {
     ) -> Result<SearchResults> {
         let entry = &snap.manifest.shards[i];
         let nq = queries.len() / snap.manifest.dim as usize;
-        let mut res = self.empty_results(snap, nq, opts, vec![i as u32]);
+        let mut res = self.empty_results(snap, nq, opts, (vec![i as u32], true));
         res.stats.shards = 1;
         if entry.rows == 0 {
             return Ok(res);
         }
         let shard = self.open_entry(snap, entry, nq)?;
-        let out = shard.query(queries, &opts.params, false, opts.vectors)?;
-        let mut vectors = out.vectors.map(|v| v.into_iter());
-        for (q, hits) in out.hits.into_iter().enumerate() {
-            let mut vq = vectors
-                .as_mut()
-                .and_then(|v| v.next())
-                .map(|v| v.into_iter());
-            res.hits[q] = hits
+        let out = shard.candidates(queries, &opts.params, opts.vectors)?;
+        for (q, cands) in out.candidates.into_iter().enumerate() {
+            res.hits[q] = cands
                 .into_iter()
-                .map(|h| ResultHit {
-                    id: h.id,
-                    distance: h.distance,
+                .map(|c| ResultHit {
+                    id: c.id,
+                    distance: c.exact.unwrap_or(c.estimate),
+                    estimate: c.estimate,
                     shard: i as u32,
-                    vector: vq.as_mut().and_then(|v| v.next()),
+                    partition: c.list,
+                    offset: c.offset,
+                    vector: c.vector,
                 })
                 .collect();
         }

@@ -19,7 +19,7 @@ use ivfpq_simd::{Pq4Query, TopK};
 use super::{Candidate, QueryBatch, Scratch};
 use crate::blocks;
 use crate::byte_scan::{self, Bits, ByteScratch, QueryBytes};
-use crate::lists::{ListRef, Lists};
+use crate::lists::{ListRef, Lists, segment_lists};
 use crate::pq::KSUB;
 
 /// Queries in a group: enough that a list is usually probed by several of them, few
@@ -200,12 +200,16 @@ impl QueryBatch<'_> {
             qterms: (&qterms, w),
             query_bytes: &query_bytes,
         };
+        let nlist = self.model.nlist();
+        let mut parts = Vec::new();
         for (r, &(_, l, a, b)) in runs.iter().enumerate() {
-            let Some(part) = next_list(lists, &runs, r) else {
+            parts.clear();
+            parts.extend(next_lists(lists, nlist, &runs, r));
+            if parts.is_empty() {
                 continue;
-            };
+            }
             for chunk in even_chunks(&visits[a..b], SCAN_QUERIES) {
-                self.scan_visits(&group, (l, part), chunk, &mut slots, &mut tops);
+                self.scan_visits(&group, l, &parts, chunk, &mut slots, &mut tops);
             }
         }
         s.slots = slots;
@@ -215,12 +219,15 @@ impl QueryBatch<'_> {
             .collect()
     }
 
-    /// Scans list `l` for the visits of `chunk` (at most `slots.len()`, each a different
-    /// query) in one kernel call, and offers each query's hits to its top-k.
+    /// Scans partition `l`'s lists (`parts`, one per segment) for the visits of `chunk`
+    /// (at most `slots.len()`, each a different query): each visit's byte table is made
+    /// once, then each list goes to the kernel in one call for all the visits, and each
+    /// query's hits go to its top-k.
     fn scan_visits(
         &self,
         g: &Group<'_>,
-        (l, part): (u32, ListRef<'_>),
+        l: u32,
+        parts: &[(u32, ListRef<'_>)],
         chunk: &[Visit],
         slots: &mut [Slot],
         tops: &mut [TopK],
@@ -229,7 +236,7 @@ impl QueryBatch<'_> {
         let rescore = self.rescores(Bits::Four);
         let (qterms, w) = g.qterms;
         let filter = self.params.filter.as_ref();
-        let mut ready = Vec::with_capacity(chunk.len());
+        let mut tables = Vec::with_capacity(chunk.len());
         for (slot, &(_, _, qi, coarse)) in slots.iter_mut().zip(chunk) {
             let qi = qi as usize;
             let Slot { lut, bounds, fast } = slot;
@@ -242,45 +249,59 @@ impl QueryBatch<'_> {
             let q = (g.qs[qi], &qterms[qi * w..(qi + 1) * w]);
             let (src, bias) = self.table_source(q, &g.query_bytes[qi], (l, coarse), lut, bounds);
             let t = self.probe_bytes((src, Bits::Four), bytes);
-            // A list that no code of can enter this query's top-k is skipped.
-            if let Some(thr) = byte_scan::byte_threshold(t, bias, m, rescore, &tops[qi]) {
-                let defer = byte_scan::defer_hits(thr, part.ids.len(), filter, &tops[qi]);
-                hits.clear();
-                ready.push((qi, t, bias, (thr, defer), sums, hits, order));
-            }
+            tables.push((qi, t, bias, sums, hits, order));
         }
-        let mut queries: Vec<Pq4Query> = ready
-            .iter_mut()
-            .map(|(_, t, _, (thr, defer), sums, hits, _)| Pq4Query {
-                lut: t.bytes,
-                threshold: if *defer { 0 } else { *thr },
-                // A deferred list's hits are chosen from all its sums.
-                all_sums: *defer,
-                sums,
-                hits,
-            })
-            .collect();
-        let n = part.ids.len();
-        self.kern
-            .pq4_scan_queries((part.codes, part.layout), m, n, &mut queries);
-        drop(queries);
-        for (qi, t, bias, (_, defer), sums, hits, order) in ready {
-            if defer {
-                byte_scan::nearest_hits((sums, n), tops[qi].k(), (m, rescore), order, hits);
+        for &(id, part) in parts {
+            let n = part.ids.len();
+            // A list that no code of can enter a query's top-k is skipped for it.
+            let mut ready = Vec::with_capacity(tables.len());
+            for (qi, t, bias, sums, hits, order) in tables.iter_mut() {
+                let top = &tops[*qi];
+                if let Some(thr) = byte_scan::byte_threshold(*t, *bias, m, rescore, top) {
+                    let defer = byte_scan::defer_hits(thr, n, filter, top);
+                    hits.clear();
+                    ready.push((
+                        *qi,
+                        *t,
+                        *bias,
+                        (thr, defer),
+                        &mut **sums,
+                        &mut **hits,
+                        &mut **order,
+                    ));
+                }
             }
-            let buffers = (&sums[..], &hits[..], order);
-            let list = (l, part);
-            byte_scan::offer_hits(
-                t,
-                bias,
-                list,
-                (m, Bits::Four),
-                filter,
-                rescore,
-                buffers,
-                &mut tops[qi],
-            );
-            tops[qi].tighten();
+            let mut queries: Vec<Pq4Query> = ready
+                .iter_mut()
+                .map(|(_, t, _, (thr, defer), sums, hits, _)| Pq4Query {
+                    lut: t.bytes,
+                    threshold: if *defer { 0 } else { *thr },
+                    // A deferred list's hits are chosen from all its sums.
+                    all_sums: *defer,
+                    sums,
+                    hits,
+                })
+                .collect();
+            self.kern
+                .pq4_scan_queries((part.codes, part.layout), m, n, &mut queries);
+            drop(queries);
+            for (qi, t, bias, (_, defer), sums, hits, order) in ready {
+                if defer {
+                    byte_scan::nearest_hits((sums, n), tops[qi].k(), (m, rescore), order, hits);
+                }
+                let buffers = (&sums[..], &hits[..], order);
+                byte_scan::offer_hits(
+                    t,
+                    bias,
+                    (id, part),
+                    (m, Bits::Four),
+                    filter,
+                    rescore,
+                    buffers,
+                    &mut tops[qi],
+                );
+                tops[qi].tighten();
+            }
         }
     }
 }
@@ -326,13 +347,19 @@ pub(super) type Visit = (u32, u32, u32, f32);
 /// Visits to one list: `(best rank, list, first visit, end)`.
 pub(super) type Run = (u32, u32, usize, usize);
 
-/// List `runs[r]`, if it is available and not empty; starts the next run's list on its way
-/// (a list starts cold: the hardware prefetcher only follows once it streams).
-pub(super) fn next_list<'l>(lists: &'l dyn Lists, runs: &[Run], r: usize) -> Option<ListRef<'l>> {
+/// The non-empty lists of run `r`'s partition, one per segment, with their ids; starts
+/// the next run's first list on its way (a list starts cold: the hardware prefetcher only
+/// follows once it streams).
+pub(super) fn next_lists<'l>(
+    lists: &'l dyn Lists,
+    nlist: usize,
+    runs: &[Run],
+    r: usize,
+) -> impl Iterator<Item = (u32, ListRef<'l>)> {
     if let Some(next) = runs.get(r + 1).and_then(|n| lists.list(n.1 as usize)) {
         ivfpq_simd::prefetch(&next.codes[..next.codes.len().min(PREFETCH_CODES)]);
     }
-    lists.list(runs[r].1 as usize).filter(|p| !p.ids.is_empty())
+    segment_lists(lists, nlist, runs[r].1)
 }
 
 #[cfg(test)]

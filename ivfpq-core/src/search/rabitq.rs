@@ -13,7 +13,7 @@
 
 use ivfpq_simd::{Kernels, PQ4_BLOCK, TopK};
 
-use super::group::next_list;
+use super::group::next_lists;
 use super::{Candidate, QueryBatch, Scratch};
 use crate::byte_scan::{Bits, ByteTable, ProbeBytes};
 use crate::lists::{ListRef, Lists};
@@ -87,12 +87,16 @@ impl QueryBatch<'_> {
                 }
             })
             .collect();
+        let nlist = self.model.nlist();
+        let mut parts = Vec::new();
         for (r, &(_, l, a, b)) in runs.iter().enumerate() {
-            let Some(part) = next_list(lists, &runs, r) else {
+            parts.clear();
+            parts.extend(next_lists(lists, nlist, &runs, r));
+            if parts.is_empty() {
                 continue;
-            };
+            }
             for &(_, _, qi, coarse) in &visits[a..b] {
-                self.probe_rabitq(rq, &mut scans[qi as usize], (l, coarse), part, s);
+                self.probe_rabitq(rq, &mut scans[qi as usize], (l, coarse), &parts, s);
             }
         }
         scans
@@ -101,13 +105,14 @@ impl QueryBatch<'_> {
             .collect()
     }
 
-    /// Scans list `l` (coarse distance `coarse`) for one query.
+    /// Scans partition `l` (coarse distance `coarse`) for one query: its table once,
+    /// then each of its lists (`parts`, one per segment).
     fn probe_rabitq(
         &self,
         rq: &Rabitq,
         q: &mut QueryScan<'_>,
         (l, coarse): (u32, f32),
-        part: ListRef<'_>,
+        parts: &[(u32, ListRef<'_>)],
         s: &mut Scratch,
     ) {
         let (l2, shared) = (self.model.metric().is_l2_family(), self.shared_table());
@@ -155,18 +160,13 @@ impl QueryBatch<'_> {
             w: if l2 { 2.0 } else { 1.0 },
             add_norm: if shared { 0.0 } else { 1.0 },
         };
-        let (sums, hits) = (&mut s.fast.sums, &mut s.fast.hits);
-        self.scan_list_rabitq(
-            rq,
-            &probe,
-            (l, part),
-            (sums, hits),
-            &mut q.upper,
-            &mut q.found,
-        );
-        if q.found.len() > 2 * self.candidates() + 1024 {
-            let t = q.upper.threshold();
-            q.found.retain(|f| f.0 <= t);
+        for &list in parts {
+            let (sums, hits) = (&mut s.fast.sums, &mut s.fast.hits);
+            self.scan_list_rabitq(rq, &probe, list, (sums, hits), &mut q.upper, &mut q.found);
+            if q.found.len() > 2 * self.candidates() + 1024 {
+                let t = q.upper.threshold();
+                q.found.retain(|f| f.0 <= t);
+            }
         }
     }
 

@@ -76,13 +76,14 @@ impl<'a> QueryBatch<'a> {
         }
     }
 
-    /// The byte-table scan of one probed list into `top` (4-bit codes, or 8-bit ones per
-    /// `bits`), its table from `src`.
-    pub(super) fn scan_bytes_list(
+    /// The byte-table scan of a probed partition's lists (one per segment, with their
+    /// ids) into `top` (4-bit codes, or 8-bit ones per `bits`), its table from `src`,
+    /// quantized once for all of them.
+    pub(super) fn scan_bytes_lists<'l>(
         &self,
         (src, bits): (TableSource<'_>, Bits),
         bias: f32,
-        list: (u32, ListRef<'_>),
+        parts: impl Iterator<Item = (u32, ListRef<'l>)>,
         s: &mut ByteScratch,
         top: &mut TopK,
     ) {
@@ -97,9 +98,11 @@ impl<'a> QueryBatch<'a> {
         } = s;
         let t = self.probe_bytes((src, bits), bytes);
         let m = (m, bits);
-        let buffers = (sums, hits, order);
-        byte_scan::scan_list(kern, t, bias, list, m, filter, rescore, buffers, top);
-        top.tighten();
+        for list in parts {
+            let buffers = (&mut *sums, &mut *hits, &mut *order);
+            byte_scan::scan_list(kern, t, bias, list, m, filter, rescore, buffers, top);
+            top.tighten();
+        }
     }
 
     /// What the byte-table probes of the query with term `qterm` share (see [`QueryBytes`]).

@@ -11,6 +11,8 @@ pub mod layout;
 mod reader;
 mod writer;
 
-pub use reader::{OpenOptions, QueryOutput, ReadStats, Shard};
+pub use reader::{
+    CandidateOutput, MappedShard, OpenOptions, QueryOutput, ReadStats, ScoredCandidate, Shard,
+};
 pub use writer::write_file_atomic;
 pub use writer::{ShardWriter, write_shard, write_shard_labeled};

@@ -9,8 +9,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use ivfpq_core::{
@@ -25,7 +25,12 @@ use crate::error::{IoError, Result};
 use crate::object::{MAX_CONCURRENT_REQUESTS, ObjectSource, StoreOptions, is_url};
 use crate::source::{ByteSource, MmapSource, SharedSource, read_coalesced};
 
+mod candidates;
+mod mapped;
 mod whole;
+
+pub use candidates::{CandidateOutput, ScoredCandidate};
+pub use mapped::MappedShard;
 
 /// Bytes read from the end of the file at open: the footer and, usually, the directory.
 const TAIL_READ: u64 = 64 << 10;
@@ -107,6 +112,8 @@ pub struct Shard {
     cache: ListCache,
     /// Local sources: lists whose checksum was already verified.
     verified: Vec<AtomicBool>,
+    /// Local sources: list blocks read in place, verified once ([`MappedShard`]).
+    blocks: Vec<OnceLock<ListBlock>>,
 }
 
 impl Shard {
@@ -211,10 +218,14 @@ impl Shard {
         };
         let model = IvfPqModel::from_parts(header.metric, dim, centroids, quantizer)?;
         tracing::debug!(shard = %name, file_len, nlist = header.nlist, rows = footer.rows, "opened shard");
-        let verified = if source.is_local() {
-            (0..header.nlist).map(|_| AtomicBool::new(false)).collect()
+        let (verified, blocks) = if source.is_local() {
+            let n = header.nlist as usize;
+            (
+                (0..n).map(|_| AtomicBool::new(false)).collect(),
+                (0..n).map(|_| OnceLock::new()).collect(),
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         Ok(Shard {
             source,
@@ -224,6 +235,7 @@ impl Shard {
             model: Arc::new(model),
             cache: ListCache::new(cache_bytes),
             verified,
+            blocks,
         })
     }
 
@@ -527,9 +539,23 @@ impl Shard {
     }
 
     fn check_row(&self, (l, off): (u32, u32), b: &[u8], lists: &LoadedLists) -> Result<()> {
-        let want = lists.0.get(&l).and_then(|blk| blk.row_crc(off as usize));
+        match lists.0.get(&l) {
+            Some(block) => self.check_row_bytes((l, off), b, block),
+            None => Err(IoError::format(
+                self.name(),
+                format!("partition {l} vectors, row {off}"),
+                "no row checksum",
+            )),
+        }
+    }
+
+    /// Checks stored row `off` of partition `l` against its CRC in `block`.
+    fn check_row_bytes(&self, (l, off): (u32, u32), b: &[u8], block: &ListBlock) -> Result<()> {
+        let want = block.row_crc(off as usize);
+        // The section's name is made only for an error: this runs for every refine row.
         let section = || format!("partition {l} vectors, row {off}");
         match want {
+            Some(w) if crc(b) == w => Ok(()),
             Some(w) => check_crc(b, w, self.name(), &section()),
             None => Err(IoError::format(self.name(), section(), "no row checksum")),
         }

@@ -62,8 +62,8 @@ pub struct BenchArgs {
     /// Also split the rows into this many shards of the same model and search them as a
     /// collection (rows with engine=ivfpq-collection), timed alternately with the single
     /// index.
-    #[arg(long, default_value_t = 1)]
-    shards: usize,
+    #[arg(long)]
+    shards: Option<usize>,
     /// Time each setting this many times and report the median QPS (the machine is noisy).
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -173,9 +173,9 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         VectorStorage::F16 => 2 * ds.dim,
         _ => 4 * ds.dim,
     };
-    let coll = if a.shards > 1 {
-        let spin = spinner(&format!("writing {} shards as a collection", a.shards));
-        let c = crate::bench_collection::build(&index, &ds, a.shards, &pool)?;
+    let coll = if let Some(shards) = a.shards.filter(|&s| s > 0) {
+        let spin = spinner(&format!("writing {shards} shards as a collection"));
+        let c = crate::bench_collection::build(&index, &ds, shards, &pool)?;
         spin.finish_and_clear();
         Some(c)
     } else {
@@ -247,7 +247,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             crow[0] = ("engine", Val::Str("ivfpq-collection".into()));
             crow[7] = ("recall", Val::Float(ds.recall_at(&coll_found, K)));
             crow[8] = ("qps", Val::Float(nq as f64 / dt));
-            crow.push(("shards", Val::Int(a.shards as u64)));
+            crow.push(("shards", Val::Int(a.shards.unwrap_or(0) as u64)));
             emit(&crow, a.json.as_deref())?;
         }
     }

@@ -1,0 +1,156 @@
+//! A memory-mapped shard searched in place: its lists and rows straight from the mapping,
+//! with no per-search maps of fetched blocks. Several such shards of one model can be
+//! searched as one (`ivfpq_core::Lists` segments), each probe's table made once for all.
+
+use std::sync::Mutex;
+
+use half::f16;
+use ivfpq_core::{ListRef, Lists, Rows, VectorStorage, VectorsRef, row_as_f32};
+use ivfpq_simd::Pq4Layout;
+
+use super::super::block::ListBlock;
+use super::Shard;
+use crate::error::{IoError, Result};
+
+/// A local shard's lists and rows, read in place. Each list's checksum is verified the
+/// first time any search reads it, and each row's every time it is read. A failed check
+/// cannot stop a scan midway; the view records it, skips the data, and
+/// [`MappedShard::finish`] returns it, so the search that read it fails.
+pub struct MappedShard<'s> {
+    shard: &'s Shard,
+    file: &'s [u8],
+    error: Mutex<Option<IoError>>,
+}
+
+impl Shard {
+    /// The in-place view of a memory-mapped shard (`None` for a remote one).
+    pub fn mapped(&self) -> Option<MappedShard<'_>> {
+        Some(MappedShard {
+            shard: self,
+            file: self.source.mapped()?,
+            error: Mutex::new(None),
+        })
+    }
+}
+
+impl<'s> MappedShard<'s> {
+    /// The shard.
+    pub fn shard(&self) -> &'s Shard {
+        self.shard
+    }
+
+    fn fail(&self, e: IoError) {
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert(e);
+    }
+
+    /// The first failed check of any read so far, if any.
+    pub fn finish(&self) -> Result<()> {
+        match self.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Partition `l`'s verified list block (`None` if empty or damaged).
+    fn block(&self, l: usize) -> Option<&'s ListBlock> {
+        let shard = self.shard;
+        let cell = shard.blocks.get(l)?;
+        if let Some(b) = cell.get() {
+            return Some(b);
+        }
+        if shard.dir.entries.get(l)?.rows == 0 {
+            return None;
+        }
+        let range = shard.list_range(l as u32);
+        let bytes = match shard.source.read_ranges(std::slice::from_ref(&range)) {
+            Ok(mut v) => v.pop().unwrap_or_default(),
+            Err(e) => {
+                self.fail(e);
+                return None;
+            }
+        };
+        match shard.check_list(l as u32, bytes) {
+            Ok(b) => {
+                // Another thread may have set it first; both verified the same bytes.
+                let _ = cell.set(b);
+                cell.get()
+            }
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    /// The stored bytes of row `off` of partition `l`, checked against its row CRC.
+    fn row_bytes(&self, l: usize, off: usize) -> Option<&'s [u8]> {
+        let block = self.block(l)?;
+        let r = self.shard.row_range(l as u32, off as u32);
+        let b = self.file.get(r.start as usize..r.end as usize)?;
+        match self.shard.check_row_bytes((l as u32, off as u32), b, block) {
+            Ok(()) => Some(b),
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+}
+
+impl Lists for MappedShard<'_> {
+    fn list(&self, l: usize) -> Option<ListRef<'_>> {
+        let b = self.block(l)?;
+        Some(ListRef {
+            codes: b.codes(),
+            ids: b.ids(),
+            aux: b.aux(),
+            records: b.records(),
+            layout: Pq4Layout::Blocked,
+        })
+    }
+}
+
+impl Rows for MappedShard<'_> {
+    fn row<'a>(&'a self, l: usize, off: usize, scratch: &'a mut [f32]) -> Option<&'a [f32]> {
+        let b = self.row_bytes(l, off)?;
+        match self.shard.header.storage {
+            VectorStorage::F32 => match bytemuck::try_cast_slice::<u8, f32>(b) {
+                Ok(x) => Some(x),
+                Err(_) => {
+                    for (o, c) in scratch.iter_mut().zip(b.chunks_exact(4)) {
+                        *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    }
+                    Some(&scratch[..b.len() / 4])
+                }
+            },
+            VectorStorage::F16 => match bytemuck::try_cast_slice::<u8, f16>(b) {
+                Ok(x) => row_as_f32(VectorsRef::F16(x), scratch),
+                Err(_) => {
+                    for (o, c) in scratch.iter_mut().zip(b.chunks_exact(2)) {
+                        *o = f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32();
+                    }
+                    Some(&scratch[..b.len() / 2])
+                }
+            },
+            VectorStorage::None => None,
+        }
+    }
+
+    fn prefetch(&self, l: usize, off: usize) {
+        if self.shard.header.storage == VectorStorage::None
+            || self
+                .shard
+                .dir
+                .entries
+                .get(l)
+                .is_none_or(|e| off as u64 >= e.rows)
+        {
+            return;
+        }
+        let r = self.shard.row_range(l as u32, off as u32);
+        if let Some(b) = self.file.get(r.start as usize..r.end as usize) {
+            ivfpq_simd::prefetch(b);
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Memory-mapped shards of one model searched as one index: shard `s`'s list of partition
+//! `l` is list `s · nlist + l` (`ivfpq_core::Lists` segments), so every probe's table is
+//! made once for all shards and each query batch reads each probed list once. Each shard
+//! keeps its own candidates, so the results are those of searching each shard alone and
+//! merging: the map-reduce search's, in one pass.
+
+use std::sync::Arc;
+
+use ivfpq_core::{IvfPqModel, ListRef, Lists, QueryBatch, Rows, VectorStorage};
+use ivfpq_io::{MappedShard, Shard};
+
+use crate::error::{Result, invalid};
+use crate::results::{ResultHit, SearchResults, SearchStats};
+use crate::search::SearchOptions;
+
+/// The shards' in-place views, one segment each (`None`: an empty shard).
+struct Segments<'a> {
+    views: Vec<Option<MappedShard<'a>>>,
+    nlist: usize,
+}
+
+impl Segments<'_> {
+    fn view(&self, id: usize) -> Option<(&MappedShard<'_>, usize)> {
+        let v = self.views.get(id / self.nlist)?.as_ref()?;
+        Some((v, id % self.nlist))
+    }
+}
+
+impl Lists for Segments<'_> {
+    fn list(&self, id: usize) -> Option<ListRef<'_>> {
+        let (v, l) = self.view(id)?;
+        v.list(l)
+    }
+
+    fn segments(&self) -> usize {
+        self.views.len()
+    }
+}
+
+impl Rows for Segments<'_> {
+    fn row<'a>(&'a self, id: usize, off: usize, scratch: &'a mut [f32]) -> Option<&'a [f32]> {
+        let (v, l) = self.view(id)?;
+        v.row(l, off, scratch)
+    }
+
+    fn prefetch(&self, id: usize, off: usize) {
+        if let Some((v, l)) = self.view(id) {
+            v.prefetch(l, off);
+        }
+    }
+}
+
+/// Whether `shards` (by manifest index; `None` for empty ones) can be searched as
+/// segments: all memory-mapped, and their list ids fit in 32 bits.
+pub(crate) fn searchable(shards: &[Option<Arc<Shard>>], nlist: usize) -> bool {
+    shards.iter().flatten().all(|s| s.mapped().is_some())
+        && nlist
+            .checked_mul(shards.len())
+            .is_some_and(|n| n <= u32::MAX as usize)
+}
+
+/// Searches `shards` (all encoded with `model`) as segments of one index.
+pub(crate) fn search(
+    model: &Arc<IvfPqModel>,
+    shards: &[Option<Arc<Shard>>],
+    queries: &[f32],
+    opts: &SearchOptions,
+    mut res: SearchResults,
+) -> Result<SearchResults> {
+    let p = &opts.params;
+    if (p.refine_factor > 1 || opts.vectors)
+        && shards
+            .iter()
+            .flatten()
+            .any(|s| s.header().storage == VectorStorage::None)
+    {
+        return Err(invalid(
+            if opts.vectors {
+                "vectors"
+            } else {
+                "refine_factor"
+            },
+            "a shard of this collection stores no full vectors",
+        ));
+    }
+    let nlist = model.nlist();
+    let seg = Segments {
+        views: shards
+            .iter()
+            .map(|s| s.as_ref().and_then(|s| s.mapped()))
+            .collect(),
+        nlist,
+    };
+    let batch = QueryBatch::new(model, queries, p)?;
+    let cands = batch.scan(&seg);
+    let hits = batch.rerank(&seg, &cands);
+    let mut scratch = vec![0.0f32; model.dim()];
+    res.hits = hits
+        .into_iter()
+        .zip(&cands)
+        .map(|(q, cands)| {
+            q.into_iter()
+                .map(|h| ResultHit {
+                    id: h.id,
+                    distance: h.distance,
+                    // A hit is one of the query's candidates (at most k · refine of them).
+                    estimate: cands
+                        .iter()
+                        .find(|c| (c.list, c.offset) == (h.list, h.offset))
+                        .map_or(h.distance, |c| batch.metric_distance(c.distance)),
+                    shard: h.list / nlist as u32,
+                    partition: h.list % nlist as u32,
+                    offset: h.offset,
+                    vector: opts.vectors.then(|| {
+                        seg.row(h.list as usize, h.offset as usize, &mut scratch)
+                            .map(<[f32]>::to_vec)
+                            .unwrap_or_default()
+                    }),
+                })
+                .collect()
+        })
+        .collect();
+    // A damaged list or row skipped during the scan fails the search here.
+    for v in seg.views.iter().flatten() {
+        v.finish()?;
+    }
+    res.stats = SearchStats {
+        shards: shards.len() as u64,
+        partitions: batch.probed(),
+        ..SearchStats::default()
+    };
+    Ok(res)
+}
