@@ -112,17 +112,23 @@ impl ListBlock {
 /// The lists one search loaded, by partition.
 pub(crate) struct LoadedLists(pub(crate) HashMap<u32, ListBlock>);
 
-impl Lists for LoadedLists {
-    fn list(&self, l: usize) -> Option<ListRef<'_>> {
-        let b = self.0.get(&(l as u32))?;
-        Some(ListRef {
-            codes: b.codes(),
-            ids: b.ids(),
-            aux: b.aux(),
-            records: b.records(),
+impl ListBlock {
+    /// The block as search reads it.
+    pub(crate) fn list_ref(&self) -> ListRef<'_> {
+        ListRef {
+            codes: self.codes(),
+            ids: self.ids(),
+            aux: self.aux(),
+            records: self.records(),
             // As stored: scanning a fetched list in place beats reordering it per search.
             layout: Pq4Layout::Blocked,
-        })
+        }
+    }
+}
+
+impl Lists for LoadedLists {
+    fn list(&self, l: usize) -> Option<ListRef<'_>> {
+        Some(self.0.get(&(l as u32))?.list_ref())
     }
 }
 

@@ -89,6 +89,14 @@ impl ReadStats {
 /// Per query and rank: labels, and stored vectors, when asked for.
 type Attached = (Option<Vec<Vec<String>>>, Option<Vec<Vec<Vec<f32>>>>);
 
+/// What a search's scan loaded and found (see `Shard::scan`).
+struct Scanned {
+    lists: LoadedLists,
+    cands: Vec<Vec<ivfpq_core::Candidate>>,
+    rows: LoadedRows,
+    stats: ReadStats,
+}
+
 /// What [`Shard::query`] found and read.
 #[derive(Clone, Debug)]
 pub struct QueryOutput {
@@ -310,26 +318,15 @@ impl Shard {
         vectors: bool,
     ) -> Result<QueryOutput> {
         let refine = params.refine_factor > 1;
-        if (refine || vectors) && self.header.storage == VectorStorage::None {
-            return Err(ivfpq_core::IvfPqError::InvalidParameter {
-                param: if refine { "refine_factor" } else { "vectors" },
-                message: "this shard stores no full vectors".into(),
-            }
-            .into());
-        }
-        let batch = QueryBatch::new(&self.model, queries, params)?;
-        let mut stats = ReadStats::default();
-        let wanted: BTreeSet<u32> = batch.probes().into_iter().flatten().collect();
-        let lists = LoadedLists(self.load_lists(&wanted, &mut stats)?);
-        let cands = batch.scan(&lists);
-        let mut rows = LoadedRows {
-            rows: HashMap::new(),
-            storage: self.header.storage,
-        };
-        if batch.refines() {
-            let keys = cands.iter().flatten().map(|c| (c.list, c.offset)).collect();
-            rows.rows = self.load_rows(&keys, &lists, &mut stats)?;
-        }
+        let (
+            batch,
+            Scanned {
+                lists,
+                cands,
+                mut rows,
+                mut stats,
+            },
+        ) = self.scan(queries, params, vectors, refine)?;
         let hits = batch.rerank(&rows, &cands);
         let (labels, vectors) =
             self.attach(&hits, &lists, &mut rows, labels, vectors, &mut stats)?;
@@ -348,6 +345,47 @@ impl Shard {
             vectors,
             stats,
         })
+    }
+
+    /// The first round trips of a search: checks, then the probed lists (one batch of
+    /// requests) and their scan, then the candidates' rows when `load_rows` (another).
+    fn scan<'b>(
+        &'b self,
+        queries: &'b [f32],
+        params: &'b SearchParams,
+        vectors: bool,
+        load_rows: bool,
+    ) -> Result<(QueryBatch<'b>, Scanned)> {
+        let refine = params.refine_factor > 1;
+        if (refine || vectors) && self.header.storage == VectorStorage::None {
+            return Err(ivfpq_core::IvfPqError::InvalidParameter {
+                param: if refine { "refine_factor" } else { "vectors" },
+                message: "this shard stores no full vectors".into(),
+            }
+            .into());
+        }
+        let batch = QueryBatch::new(&self.model, queries, params)?;
+        let mut stats = ReadStats::default();
+        let wanted: BTreeSet<u32> = batch.probes().into_iter().flatten().collect();
+        let lists = LoadedLists(self.load_lists(&wanted, &mut stats)?);
+        let cands = batch.scan(&lists);
+        let mut rows = LoadedRows {
+            rows: HashMap::new(),
+            storage: self.header.storage,
+        };
+        if load_rows {
+            let keys = cands.iter().flatten().map(|c| (c.list, c.offset)).collect();
+            rows.rows = self.load_rows(&keys, &lists, &mut stats)?;
+        }
+        Ok((
+            batch,
+            Scanned {
+                lists,
+                cands,
+                rows,
+                stats,
+            },
+        ))
     }
 
     /// Reads labels and vectors of the final hits in one more batch of requests.

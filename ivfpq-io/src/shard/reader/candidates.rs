@@ -2,11 +2,8 @@
 //! estimates and exact distances, so that a reduce can pick the best candidates of all
 //! shards and rerank them exactly as one search over all of them would.
 
-use std::collections::{BTreeSet, HashMap};
+use ivfpq_core::{Rows, SearchParams};
 
-use ivfpq_core::{QueryBatch, Rows, SearchParams, VectorStorage};
-
-use super::super::block::{LoadedLists, LoadedRows};
 use super::{ReadStats, Shard};
 use crate::error::Result;
 
@@ -49,26 +46,10 @@ impl Shard {
         vectors: bool,
     ) -> Result<CandidateOutput> {
         let refine = params.refine_factor > 1;
-        if (refine || vectors) && self.header.storage == VectorStorage::None {
-            return Err(ivfpq_core::IvfPqError::InvalidParameter {
-                param: if refine { "refine_factor" } else { "vectors" },
-                message: "this shard stores no full vectors".into(),
-            }
-            .into());
-        }
-        let batch = QueryBatch::new(&self.model, queries, params)?;
-        let mut stats = ReadStats::default();
-        let wanted: BTreeSet<u32> = batch.probes().into_iter().flatten().collect();
-        let lists = LoadedLists(self.load_lists(&wanted, &mut stats)?);
-        let cands = batch.scan(&lists);
-        let mut rows = LoadedRows {
-            rows: HashMap::new(),
-            storage: self.header.storage,
-        };
-        if refine || vectors {
-            let keys = cands.iter().flatten().map(|c| (c.list, c.offset)).collect();
-            rows.rows = self.load_rows(&keys, &lists, &mut stats)?;
-        }
+        let (batch, scanned) = self.scan(queries, params, vectors, refine || vectors)?;
+        let super::Scanned {
+            cands, rows, stats, ..
+        } = scanned;
         let exact = refine.then(|| batch.exact_all(&rows, &cands));
         let mut scratch = vec![0.0f32; self.model.dim()];
         let candidates = cands

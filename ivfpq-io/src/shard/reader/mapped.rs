@@ -6,7 +6,6 @@ use std::sync::Mutex;
 
 use half::f16;
 use ivfpq_core::{ListRef, Lists, Rows, VectorStorage, VectorsRef, row_as_f32};
-use ivfpq_simd::Pq4Layout;
 
 use super::super::block::ListBlock;
 use super::Shard;
@@ -100,14 +99,7 @@ impl<'s> MappedShard<'s> {
 
 impl Lists for MappedShard<'_> {
     fn list(&self, l: usize) -> Option<ListRef<'_>> {
-        let b = self.block(l)?;
-        Some(ListRef {
-            codes: b.codes(),
-            ids: b.ids(),
-            aux: b.aux(),
-            records: b.records(),
-            layout: Pq4Layout::Blocked,
-        })
+        Some(self.block(l)?.list_ref())
     }
 }
 
