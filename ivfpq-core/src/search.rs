@@ -525,7 +525,8 @@ impl<'a> QueryBatch<'a> {
         if let Some(t) = self.model.precomputed(l) {
             ivfpq_simd::prefetch_l2(t);
         }
-        if let Some(part) = lists.list(l) {
+        // Every segment's list: a shard's lists are as cold as a whole index's.
+        for (_, part) in segment_lists(lists, self.model.nlist(), l as u32) {
             ivfpq_simd::prefetch_l2(part.codes);
         }
     }

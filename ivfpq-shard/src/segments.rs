@@ -4,6 +4,7 @@
 //! keeps its own candidates, so the results are those of searching each shard alone and
 //! merging: the map-reduce search's, in one pass.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ivfpq_core::{IvfPqModel, ListRef, Lists, QueryBatch, Rows, VectorStorage};
@@ -99,15 +100,19 @@ pub(crate) fn search(
         .into_iter()
         .zip(&cands)
         .map(|(q, cands)| {
+            // Each hit's estimate, from the candidate it was (k can be 50,000).
+            let estimates: HashMap<(u32, u32), f32> = cands
+                .iter()
+                .map(|c| ((c.list, c.offset), batch.metric_distance(c.distance)))
+                .collect();
             q.into_iter()
                 .map(|h| ResultHit {
                     id: h.id,
                     distance: h.distance,
-                    // A hit is one of the query's candidates (at most k · refine of them).
-                    estimate: cands
-                        .iter()
-                        .find(|c| (c.list, c.offset) == (h.list, h.offset))
-                        .map_or(h.distance, |c| batch.metric_distance(c.distance)),
+                    estimate: estimates
+                        .get(&(h.list, h.offset))
+                        .copied()
+                        .unwrap_or(h.distance),
                     shard: h.list / nlist as u32,
                     partition: h.list % nlist as u32,
                     offset: h.offset,

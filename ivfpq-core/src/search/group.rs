@@ -348,7 +348,7 @@ pub(super) type Visit = (u32, u32, u32, f32);
 pub(super) type Run = (u32, u32, usize, usize);
 
 /// The non-empty lists of run `r`'s partition, one per segment, with their ids; starts
-/// the next run's first list on its way (a list starts cold: the hardware prefetcher only
+/// the next run's lists on their way (a list starts cold: the hardware prefetcher only
 /// follows once it streams).
 pub(super) fn next_lists<'l>(
     lists: &'l dyn Lists,
@@ -356,8 +356,10 @@ pub(super) fn next_lists<'l>(
     runs: &[Run],
     r: usize,
 ) -> impl Iterator<Item = (u32, ListRef<'l>)> {
-    if let Some(next) = runs.get(r + 1).and_then(|n| lists.list(n.1 as usize)) {
-        ivfpq_simd::prefetch(&next.codes[..next.codes.len().min(PREFETCH_CODES)]);
+    if let Some(next) = runs.get(r + 1) {
+        for (_, part) in segment_lists(lists, nlist, next.1) {
+            ivfpq_simd::prefetch(&part.codes[..part.codes.len().min(PREFETCH_CODES)]);
+        }
     }
     segment_lists(lists, nlist, runs[r].1)
 }
