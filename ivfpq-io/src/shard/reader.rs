@@ -317,6 +317,10 @@ impl Shard {
         labels: bool,
         vectors: bool,
     ) -> Result<QueryOutput> {
+        // A memory-mapped shard is searched in place (string ids need the fetch path).
+        if let Some(view) = self.mapped().filter(|_| !(labels && self.header.labels)) {
+            return self.query_mapped(&view, queries, params, vectors);
+        }
         let refine = params.refine_factor > 1;
         let (
             batch,
@@ -347,6 +351,19 @@ impl Shard {
         })
     }
 
+    /// Refine and returned vectors need stored vectors.
+    fn check_vectors(&self, params: &SearchParams, vectors: bool) -> Result<()> {
+        let refine = params.refine_factor > 1;
+        if (refine || vectors) && self.header.storage == VectorStorage::None {
+            return Err(ivfpq_core::IvfPqError::InvalidParameter {
+                param: if refine { "refine_factor" } else { "vectors" },
+                message: "this shard stores no full vectors".into(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// The first round trips of a search: checks, then the probed lists (one batch of
     /// requests) and their scan, then the candidates' rows when `load_rows` (another).
     fn scan<'b>(
@@ -356,14 +373,7 @@ impl Shard {
         vectors: bool,
         load_rows: bool,
     ) -> Result<(QueryBatch<'b>, Scanned)> {
-        let refine = params.refine_factor > 1;
-        if (refine || vectors) && self.header.storage == VectorStorage::None {
-            return Err(ivfpq_core::IvfPqError::InvalidParameter {
-                param: if refine { "refine_factor" } else { "vectors" },
-                message: "this shard stores no full vectors".into(),
-            }
-            .into());
-        }
+        self.check_vectors(params, vectors)?;
         let batch = QueryBatch::new(&self.model, queries, params)?;
         let mut stats = ReadStats::default();
         let wanted: BTreeSet<u32> = batch.probes().into_iter().flatten().collect();

@@ -5,10 +5,12 @@
 use std::sync::Mutex;
 
 use half::f16;
-use ivfpq_core::{ListRef, Lists, Rows, VectorStorage, VectorsRef, row_as_f32};
+use ivfpq_core::{
+    ListRef, Lists, QueryBatch, Rows, SearchParams, VectorStorage, VectorsRef, row_as_f32,
+};
 
 use super::super::block::ListBlock;
-use super::Shard;
+use super::{QueryOutput, ReadStats, Shard};
 use crate::error::{IoError, Result};
 
 /// A local shard's lists and rows, read in place. Each list's checksum is verified the
@@ -28,6 +30,50 @@ impl Shard {
             shard: self,
             file: self.source.mapped()?,
             error: Mutex::new(None),
+        })
+    }
+}
+
+impl Shard {
+    /// [`Shard::query`] of a memory-mapped shard, read in place: no maps of fetched
+    /// blocks and rows, and every probed list verified only the first time.
+    pub(super) fn query_mapped(
+        &self,
+        view: &MappedShard<'_>,
+        queries: &[f32],
+        params: &SearchParams,
+        vectors: bool,
+    ) -> Result<QueryOutput> {
+        let refine = params.refine_factor > 1;
+        self.check_vectors(params, vectors)?;
+        let batch = QueryBatch::new(&self.model, queries, params)?;
+        let cands = batch.scan(view);
+        let hits = batch.rerank(view, &cands);
+        let mut scratch = vec![0.0f32; self.model.dim()];
+        let vectors = vectors.then(|| {
+            hits.iter()
+                .map(|q| {
+                    q.iter()
+                        .map(|h| {
+                            view.row(h.list as usize, h.offset as usize, &mut scratch)
+                                .map(<[f32]>::to_vec)
+                                .unwrap_or_default()
+                        })
+                        .collect()
+                })
+                .collect()
+        });
+        view.finish()?;
+        let stats = ReadStats {
+            partitions: batch.probed(),
+            rows: if refine { batch.exact_distances() } else { 0 },
+            ..ReadStats::default()
+        };
+        Ok(QueryOutput {
+            hits,
+            labels: None,
+            vectors,
+            stats,
         })
     }
 }
