@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use ivfpq_core::{
-    CodeKind, Hit, IvfPqModel, Neighbor, ProductQuantizer, Quantizer, QueryBatch, Rabitq, Rotation,
+    CodeKind, Hit, IvfPqModel, Neighbor, ProductQuantizer, Quantizer, Rabitq, Rotation,
     SearchParams, VectorStorage,
 };
 
@@ -27,10 +27,12 @@ use crate::source::{ByteSource, MmapSource, SharedSource, read_coalesced};
 
 mod candidates;
 mod mapped;
+mod scan;
 mod whole;
 
 pub use candidates::{CandidateOutput, ScoredCandidate};
 pub use mapped::MappedShard;
+use scan::Scanned;
 
 /// Bytes read from the end of the file at open: the footer and, usually, the directory.
 const TAIL_READ: u64 = 64 << 10;
@@ -88,14 +90,6 @@ impl ReadStats {
 
 /// Per query and rank: labels, and stored vectors, when asked for.
 type Attached = (Option<Vec<Vec<String>>>, Option<Vec<Vec<Vec<f32>>>>);
-
-/// What a search's scan loaded and found (see `Shard::scan`).
-struct Scanned {
-    lists: LoadedLists,
-    cands: Vec<Vec<ivfpq_core::Candidate>>,
-    rows: LoadedRows,
-    stats: ReadStats,
-}
 
 /// What [`Shard::query`] found and read.
 #[derive(Clone, Debug)]
@@ -349,53 +343,6 @@ impl Shard {
             vectors,
             stats,
         })
-    }
-
-    /// Refine and returned vectors need stored vectors.
-    fn check_vectors(&self, params: &SearchParams, vectors: bool) -> Result<()> {
-        let refine = params.refine_factor > 1;
-        if (refine || vectors) && self.header.storage == VectorStorage::None {
-            return Err(ivfpq_core::IvfPqError::InvalidParameter {
-                param: if refine { "refine_factor" } else { "vectors" },
-                message: "this shard stores no full vectors".into(),
-            }
-            .into());
-        }
-        Ok(())
-    }
-
-    /// The first round trips of a search: checks, then the probed lists (one batch of
-    /// requests) and their scan, then the candidates' rows when `load_rows` (another).
-    fn scan<'b>(
-        &'b self,
-        queries: &'b [f32],
-        params: &'b SearchParams,
-        vectors: bool,
-        load_rows: bool,
-    ) -> Result<(QueryBatch<'b>, Scanned)> {
-        self.check_vectors(params, vectors)?;
-        let batch = QueryBatch::new(&self.model, queries, params)?;
-        let mut stats = ReadStats::default();
-        let wanted: BTreeSet<u32> = batch.probes().into_iter().flatten().collect();
-        let lists = LoadedLists(self.load_lists(&wanted, &mut stats)?);
-        let cands = batch.scan(&lists);
-        let mut rows = LoadedRows {
-            rows: HashMap::new(),
-            storage: self.header.storage,
-        };
-        if load_rows {
-            let keys = cands.iter().flatten().map(|c| (c.list, c.offset)).collect();
-            rows.rows = self.load_rows(&keys, &lists, &mut stats)?;
-        }
-        Ok((
-            batch,
-            Scanned {
-                lists,
-                cands,
-                rows,
-                stats,
-            },
-        ))
     }
 
     /// Reads labels and vectors of the final hits in one more batch of requests.
