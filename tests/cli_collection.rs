@@ -78,6 +78,34 @@ fn build_shards(
     shards
 }
 
+/// Runs one `collection add` process per shard at once; each must land or be refused
+/// as a conflict. Returns how many landed.
+fn race_adds(uri: &str, shards: &[PathBuf], extra: &[&str]) -> usize {
+    let racers: Vec<_> = shards
+        .iter()
+        .map(|shard| {
+            ivfpq()
+                .args(["collection", "add", uri, s(shard)])
+                .args(extra)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut landed = 0;
+    for r in racers {
+        let out = r.wait_with_output().unwrap();
+        if out.status.success() {
+            landed += 1;
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("committed by another writer"), "{err}");
+        }
+    }
+    landed
+}
+
 #[test]
 fn collection_commands_map_reduce_and_racing_processes() {
     let dir = std::env::temp_dir().join(format!("ivfpq-cli-coll-{}", std::process::id()));
@@ -146,28 +174,14 @@ fn collection_commands_map_reduce_and_racing_processes() {
 
     // Four processes add a shard each at once: each commit either lands or is refused as
     // a conflict, and every landed one is in the newest manifest exactly once.
-    let racers: Vec<_> = (0..4)
+    let copies: Vec<PathBuf> = (0..4)
         .map(|i| {
             let copy = dir.join(format!("race{i}.ivfpq"));
             std::fs::copy(&shards[i % 3], &copy).unwrap();
-            ivfpq()
-                .args(["collection", "add", s(&coll), s(&copy)])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
+            copy
         })
         .collect();
-    let mut landed = 0;
-    for r in racers {
-        let out = r.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() {
-            landed += 1;
-        } else {
-            assert!(err.contains("committed by another writer"), "{err}");
-        }
-    }
+    let landed = race_adds(s(&coll), &copies, &[]);
     assert!(landed >= 1);
     let versions = String::from_utf8(run(&["collection", "versions", s(&coll)]).stdout).unwrap();
     assert_eq!(versions.lines().count(), 1 + 2 + landed, "{versions}");
@@ -248,28 +262,7 @@ fn processes_racing_on_s3_commit_one_version_each() {
     let mut args = vec!["collection", "create", uri.as_str(), "--model", s(&model)];
     args.extend(store);
     run(&args);
-    let racers: Vec<_> = shards[1..]
-        .iter()
-        .map(|shard| {
-            ivfpq()
-                .args(["collection", "add", uri.as_str(), s(shard)])
-                .args(store)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut landed = 0;
-    for r in racers {
-        let out = r.wait_with_output().unwrap();
-        if out.status.success() {
-            landed += 1;
-        } else {
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("committed by another writer"), "{err}");
-        }
-    }
+    let landed = race_adds(&uri, &shards[1..], &store);
     assert!(landed >= 1);
     let mut args = vec!["collection", "inspect", uri.as_str()];
     args.extend(store);

@@ -272,7 +272,8 @@ impl SearchParams {
         self
     }
 
-    pub(crate) fn check(&self) -> Result<()> {
+    /// Checks every field's range (each search does); the error names the field.
+    pub fn check(&self) -> Result<()> {
         if self.k == 0 || self.k > MAX_K {
             return Err(invalid(
                 "k",

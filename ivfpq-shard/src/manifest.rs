@@ -171,6 +171,11 @@ impl Manifest {
             return Err(format!("bad model reference {:?} at {:?}", m.hash, m.path));
         }
         let mut paths = std::collections::HashSet::new();
+        let short = self
+            .model
+            .as_ref()
+            .and_then(|m| ivfpq_io::ModelHash::parse(&m.hash))
+            .map(|h| format!("{:016x}", h.short()));
         for s in &self.shards {
             if !paths.insert(&s.path) {
                 return Err(format!("shard {} is listed twice", s.path));
@@ -180,12 +185,7 @@ impl Manifest {
             {
                 return Err(format!("shard {}: bad storage or model hash", s.path));
             }
-            let short = self
-                .model
-                .as_ref()
-                .and_then(|m| ivfpq_io::ModelHash::parse(&m.hash))
-                .map(|h| format!("{:016x}", h.short()));
-            if let Some(h) = short.filter(|h| *h != s.model_hash) {
+            if let Some(h) = short.as_ref().filter(|h| **h != s.model_hash) {
                 return Err(format!(
                     "shard {} has model hash {} but the collection's is {h}",
                     s.path, s.model_hash

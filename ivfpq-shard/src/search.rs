@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ivfpq_core::{MAX_K, SearchParams};
+use ivfpq_core::SearchParams;
 use ivfpq_io::{OpenOptions, Shard};
 use rayon::prelude::*;
 
@@ -44,8 +44,8 @@ impl SearchOptions {
 
 impl Collection {
     /// Searches every shard of the pinned version and merges their results: the top `k`
-    /// per query by (distance, id). With a shared model and `refine_factor` 1 these are
-    /// exactly the top `k` of one index over all the rows; with refine, at least as good.
+    /// per query by (distance, id). With a shared model these are the results of one
+    /// index over all the rows (the same candidates, reranked the same way).
     pub fn search(&self, queries: &[f32], opts: &SearchOptions) -> Result<SearchResults> {
         let snap = self.snapshot();
         let nq = self.check_search(&snap, queries, opts)?;
@@ -63,29 +63,32 @@ impl Collection {
             // Remote shards mostly wait on the network: a thread each, up to `concurrency`.
             let threads = self.opts.concurrency.clamp(1, n);
             let next = AtomicUsize::new(0);
-            let mut out: Vec<Option<Result<SearchResults>>> = (0..n).map(|_| None).collect();
-            let slots: Vec<std::sync::Mutex<&mut Option<Result<SearchResults>>>> =
-                out.iter_mut().map(std::sync::Mutex::new).collect();
-            std::thread::scope(|s| {
-                for _ in 0..threads {
-                    s.spawn(|| {
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            if i >= n {
-                                break;
+            let mut done: Vec<(usize, Result<SearchResults>)> = std::thread::scope(|s| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut mine = Vec::new();
+                            loop {
+                                let i = next.fetch_add(1, Ordering::Relaxed);
+                                if i >= n {
+                                    return mine;
+                                }
+                                mine.push((i, one(i)));
                             }
-                            let r = one(i);
-                            if let Ok(mut slot) = slots[i].lock() {
-                                **slot = Some(r);
-                            }
-                        }
-                    });
+                        })
+                    })
+                    .collect();
+                let mut all = Vec::with_capacity(n);
+                for w in workers {
+                    match w.join() {
+                        Ok(mine) => all.extend(mine),
+                        Err(_) => all.push((n, Err(invalid("shards", "a shard search panicked")))),
+                    }
                 }
+                all
             });
-            drop(slots);
-            out.into_iter()
-                .map(|r| r.unwrap_or_else(|| Err(invalid("shards", "a shard search did not run"))))
-                .collect()
+            done.sort_by_key(|d| d.0);
+            done.into_iter().map(|d| d.1).collect()
         };
         let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
         let mut merged = merge(&parts)?;
@@ -180,12 +183,7 @@ impl Collection {
         opts: &SearchOptions,
     ) -> Result<usize> {
         let p = &opts.params;
-        if p.k == 0 || p.k > MAX_K {
-            return Err(invalid(
-                "k",
-                format!("{} is out of range; k must be 1 to {MAX_K}", p.k),
-            ));
-        }
+        p.check()?;
         let dim = snap.manifest.dim as usize;
         if queries.is_empty() || !queries.len().is_multiple_of(dim) {
             return Err(invalid(

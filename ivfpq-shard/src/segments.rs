@@ -4,7 +4,6 @@
 //! keeps its own candidates, so the results are those of searching each shard alone and
 //! merging: the map-reduce search's, in one pass.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use ivfpq_core::{IvfPqModel, ListRef, Lists, QueryBatch, Rows, VectorStorage};
@@ -98,21 +97,12 @@ pub(crate) fn search(
     let mut scratch = vec![0.0f32; model.dim()];
     res.hits = hits
         .into_iter()
-        .zip(&cands)
-        .map(|(q, cands)| {
-            // Each hit's estimate, from the candidate it was (k can be 50,000).
-            let estimates: HashMap<(u32, u32), f32> = cands
-                .iter()
-                .map(|c| ((c.list, c.offset), batch.metric_distance(c.distance)))
-                .collect();
+        .map(|q| {
             q.into_iter()
                 .map(|h| ResultHit {
                     id: h.id,
                     distance: h.distance,
-                    estimate: estimates
-                        .get(&(h.list, h.offset))
-                        .copied()
-                        .unwrap_or(h.distance),
+                    estimate: h.estimate,
                     shard: h.list / nlist as u32,
                     partition: h.list % nlist as u32,
                     offset: h.offset,

@@ -210,43 +210,28 @@ impl Store {
     /// Copies the finished local file `local` to `rel`, never replacing an object.
     /// Returns its length.
     pub fn upload(&self, local: &FsPath, rel: &str) -> Result<u64> {
-        let url = self.url(rel);
-        if let Some(folder) = &self.local {
-            // Same machine: a no-replace hard link if possible (no copy), else a copy to a
-            // temporary name then a no-replace link.
-            let dest = folder.join(rel);
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| IoError::Os {
-                    path: parent.to_path_buf(),
-                    source: e,
-                })?;
-            }
-            let len = std::fs::metadata(local)
-                .map_err(|e| IoError::Os {
-                    path: local.to_path_buf(),
-                    source: e,
-                })?
-                .len();
-            if std::fs::hard_link(local, &dest).is_ok() {
-                return Ok(len);
-            }
-            let bytes = std::fs::read(local).map_err(|e| IoError::Os {
-                path: local.to_path_buf(),
-                source: e,
-            })?;
-            return if self.put_new(rel, Bytes::from(bytes))? {
-                Ok(len)
-            } else {
-                Err(IoError::Format {
-                    path: dest,
-                    section: "upload".into(),
-                    message: "already exists; shard files are never replaced".into(),
-                }
-                .into())
-            };
+        let Some(folder) = &self.local else {
+            let (store, path) = (self.store.clone(), self.path(rel));
+            return Ok(ivfpq_io::upload_to(local, &self.url(rel), store, path)?);
+        };
+        let os = |path: &FsPath, e: std::io::Error| IoError::Os {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        let dest = folder.join(rel);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| os(parent, e))?;
         }
-        let (store, path) = (self.store.clone(), self.path(rel));
-        Ok(ivfpq_io::upload_to(local, &url, store, path)?)
+        let len = std::fs::metadata(local).map_err(|e| os(local, e))?.len();
+        // A hard link fails if `dest` exists (no replace) and across file systems: then
+        // stream a copy beside `dest` and link that.
+        if std::fs::hard_link(local, &dest).is_err() {
+            let tmp = folder.join(format!(".upload-{}.tmp", crate::collection::unique_name()));
+            let linked = std::fs::copy(local, &tmp).and_then(|_| std::fs::hard_link(&tmp, &dest));
+            let _ = std::fs::remove_file(&tmp);
+            linked.map_err(|e| os(&dest, e))?;
+        }
+        Ok(len)
     }
 
     /// A byte source over `rel`: memory-mapped for a local collection, ranged reads

@@ -69,12 +69,18 @@ impl QueryBatch<'_> {
             exact
                 .into_sorted()
                 .into_iter()
-                .map(|(d, i)| Hit::new(&cands[i as usize], metric.from_internal(d)))
+                .map(|(d, i)| {
+                    let c = &cands[i as usize];
+                    Hit::new(c, metric.from_internal(d), metric.from_internal(c.distance))
+                })
                 .collect()
         } else {
             cands
                 .iter()
-                .map(|c| Hit::new(c, metric.from_internal(c.distance)))
+                .map(|c| {
+                    let d = metric.from_internal(c.distance);
+                    Hit::new(c, d, d)
+                })
                 .collect()
         };
         out.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
@@ -127,15 +133,19 @@ pub struct Hit {
     pub list: u32,
     /// Offset inside the partition.
     pub offset: u32,
+    /// The distance its codes estimated (the metric's; equal to `distance` without
+    /// refine), so that results of several shards can be merged as one search's.
+    pub estimate: f32,
 }
 
 impl Hit {
-    fn new(c: &Candidate, distance: f32) -> Hit {
+    fn new(c: &Candidate, distance: f32, estimate: f32) -> Hit {
         Hit {
             id: c.id,
             distance,
             list: c.list,
             offset: c.offset,
+            estimate,
         }
     }
 

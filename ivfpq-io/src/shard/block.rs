@@ -141,28 +141,37 @@ pub(crate) struct LoadedRows {
 impl Rows for LoadedRows {
     fn row<'a>(&'a self, l: usize, off: usize, scratch: &'a mut [f32]) -> Option<&'a [f32]> {
         let b = self.rows.get(&(l as u32, off as u32))?;
-        match self.storage {
-            VectorStorage::F32 => {
-                if let Ok(x) = bytemuck::try_cast_slice::<u8, f32>(b) {
-                    return Some(x);
-                }
-                for (o, c) in scratch.iter_mut().zip(b.chunks_exact(4)) {
-                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                }
-                Some(&scratch[..b.len() / 4])
+        stored_row(b, self.storage, scratch)
+    }
+}
+
+/// A stored row's bytes as f32: borrowed when f32 and 4-aligned, else converted into
+/// `scratch` (f16 whole with F16C / NEON when 2-aligned, as fetched and mapped rows are;
+/// element by element only as the fallback).
+pub(crate) fn stored_row<'a>(
+    b: &'a [u8],
+    storage: VectorStorage,
+    scratch: &'a mut [f32],
+) -> Option<&'a [f32]> {
+    match storage {
+        VectorStorage::F32 => {
+            if let Ok(x) = bytemuck::try_cast_slice::<u8, f32>(b) {
+                return Some(x);
             }
-            VectorStorage::F16 => {
-                // Fetched and mapped rows are 2-aligned: convert them whole (F16C / NEON,
-                // 8 lanes an instruction); element by element is only the fallback.
-                if let Ok(x) = bytemuck::try_cast_slice::<u8, f16>(b) {
-                    return row_as_f32(VectorsRef::F16(x), scratch);
-                }
-                for (o, c) in scratch.iter_mut().zip(b.chunks_exact(2)) {
-                    *o = f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32();
-                }
-                Some(&scratch[..b.len() / 2])
+            for (o, c) in scratch.iter_mut().zip(b.chunks_exact(4)) {
+                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
             }
-            VectorStorage::None => None,
+            Some(&scratch[..b.len() / 4])
         }
+        VectorStorage::F16 => {
+            if let Ok(x) = bytemuck::try_cast_slice::<u8, f16>(b) {
+                return row_as_f32(VectorsRef::F16(x), scratch);
+            }
+            for (o, c) in scratch.iter_mut().zip(b.chunks_exact(2)) {
+                *o = f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32();
+            }
+            Some(&scratch[..b.len() / 2])
+        }
+        VectorStorage::None => None,
     }
 }

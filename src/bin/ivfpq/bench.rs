@@ -244,9 +244,14 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             coll_times.sort_by(f64::total_cmp);
             let dt = coll_times[coll_times.len() / 2];
             let mut crow = row.to_vec();
-            crow[0] = ("engine", Val::Str("ivfpq-collection".into()));
-            crow[7] = ("recall", Val::Float(ds.recall_at(&coll_found, K)));
-            crow[8] = ("qps", Val::Float(nq as f64 / dt));
+            for (key, v) in crow.iter_mut() {
+                match *key {
+                    "engine" => *v = Val::Str("ivfpq-collection".into()),
+                    "recall" => *v = Val::Float(ds.recall_at(&coll_found, K)),
+                    "qps" => *v = Val::Float(nq as f64 / dt),
+                    _ => {}
+                }
+            }
             crow.push(("shards", Val::Int(a.shards.unwrap_or(0) as u64)));
             emit(&crow, a.json.as_deref())?;
         }

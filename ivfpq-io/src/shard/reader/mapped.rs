@@ -4,12 +4,9 @@
 
 use std::sync::Mutex;
 
-use half::f16;
-use ivfpq_core::{
-    ListRef, Lists, QueryBatch, Rows, SearchParams, VectorStorage, VectorsRef, row_as_f32,
-};
+use ivfpq_core::{ListRef, Lists, QueryBatch, Rows, SearchParams, VectorStorage};
 
-use super::super::block::ListBlock;
+use super::super::block::{ListBlock, stored_row};
 use super::{QueryOutput, ReadStats, Shard};
 use crate::error::{IoError, Result};
 
@@ -151,28 +148,7 @@ impl Lists for MappedShard<'_> {
 
 impl Rows for MappedShard<'_> {
     fn row<'a>(&'a self, l: usize, off: usize, scratch: &'a mut [f32]) -> Option<&'a [f32]> {
-        let b = self.row_bytes(l, off)?;
-        match self.shard.header.storage {
-            VectorStorage::F32 => match bytemuck::try_cast_slice::<u8, f32>(b) {
-                Ok(x) => Some(x),
-                Err(_) => {
-                    for (o, c) in scratch.iter_mut().zip(b.chunks_exact(4)) {
-                        *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                    }
-                    Some(&scratch[..b.len() / 4])
-                }
-            },
-            VectorStorage::F16 => match bytemuck::try_cast_slice::<u8, f16>(b) {
-                Ok(x) => row_as_f32(VectorsRef::F16(x), scratch),
-                Err(_) => {
-                    for (o, c) in scratch.iter_mut().zip(b.chunks_exact(2)) {
-                        *o = f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32();
-                    }
-                    Some(&scratch[..b.len() / 2])
-                }
-            },
-            VectorStorage::None => None,
-        }
+        stored_row(self.row_bytes(l, off)?, self.shard.header.storage, scratch)
     }
 
     fn prefetch(&self, l: usize, off: usize) {
