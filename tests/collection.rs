@@ -155,9 +155,12 @@ fn shards_of_one_model_equal_one_index_for_every_metric_and_code() {
                 &f,
                 &format!("{what} file://"),
             );
-            // Reopened from storage alone, the collection still searches the same.
-            let reopened = Collection::open(local.to_str().unwrap(), Default::default()).unwrap();
-            assert_equivalent(&reopened, &f, &format!("{what} reopened"));
+            // Reopened from storage alone, the collection still searches the same; this
+            // time each shard's list is scanned as it is stored (`fill`'s merges each
+            // partition's short lists into one).
+            let unmerged = CollectionOptions::default().with_merge_short_lists(false);
+            let reopened = Collection::open(local.to_str().unwrap(), unmerged).unwrap();
+            assert_equivalent(&reopened, &f, &format!("{what} reopened, unmerged"));
         }
     }
 }
@@ -191,9 +194,20 @@ fn remote_shards_are_copied_to_a_local_cache_for_large_batches() {
 
 #[test]
 fn search_shard_then_merge_gives_the_same_bytes_as_search() {
-    let f = fixture(Metric::L2, CodeKind::Pq, 8);
-    let dir = tmpdir("mapreduce");
-    let c = fill(local_store(&dir.join("c")), &f);
+    // Short lists merged in memory (8- and 4-bit) and scanned shard by shard: the same
+    // bytes, shards, partitions and offsets included.
+    for (bits, merge_lists) in [(8, true), (4, true), (4, false)] {
+        search_shard_then_merge(bits, merge_lists);
+    }
+}
+
+fn search_shard_then_merge(bits: u32, merge_lists: bool) {
+    let f = fixture(Metric::L2, CodeKind::Pq, bits);
+    let dir = tmpdir(&format!("mapreduce-{bits}-{merge_lists}"));
+    let filled = fill(local_store(&dir.join("c")), &f);
+    let opts = CollectionOptions::default().with_merge_short_lists(merge_lists);
+    let c = Collection::open(dir.join("c").to_str().unwrap(), opts).unwrap();
+    drop(filled);
     for opts in [
         SearchOptions::new(SearchParams::new(10, 8)),
         SearchOptions::new(SearchParams::new(7, 12).with_refine(3)).with_vectors(true),
@@ -677,4 +691,7 @@ fn a_damaged_list_in_a_mapped_shard_fails_the_search_by_name() {
         "{e}"
     );
     assert!(e.contains("checksum"), "{e}");
+    // Nothing built from the damaged list is kept: the next search fails the same way.
+    let again = fresh.search(&f.queries, &SearchOptions::new(SearchParams::new(10, 40)));
+    assert!(again.is_err());
 }

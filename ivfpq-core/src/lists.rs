@@ -60,6 +60,76 @@ pub(crate) fn segment_lists<'l>(
     })
 }
 
+/// The lists of the partitions a scan probes, taken in order: each partition's lists
+/// (one per segment) are looked up once, a probe ahead, and their codes started on their
+/// way then (a list starts cold: the hardware prefetcher only follows once it streams).
+pub(crate) struct ProbeLists<'l> {
+    lists: &'l dyn Lists,
+    nlist: usize,
+    current: Vec<(u32, ListRef<'l>)>,
+    /// The partition looked up ahead, and its lists.
+    next: Option<u32>,
+    ahead: Vec<(u32, ListRef<'l>)>,
+    /// Prefetch whole lists into L2 rather than their first bytes into L1.
+    whole_to_l2: bool,
+}
+
+/// Code bytes of the next partition prefetched while the current one is scanned, split
+/// over its segments' lists: each segment's first 4 KB would stall on the line fill
+/// buffers at 8 segments.
+const PREFETCH_CODES: usize = 4096;
+
+/// The least of a segment's codes prefetched: four cache lines.
+const PREFETCH_MIN: usize = 256;
+
+impl<'l> ProbeLists<'l> {
+    pub(crate) fn new(lists: &'l dyn Lists, nlist: usize) -> Self {
+        ProbeLists {
+            lists,
+            nlist,
+            current: Vec::new(),
+            next: None,
+            ahead: Vec::new(),
+            whole_to_l2: false,
+        }
+    }
+
+    /// Prefetches the next partition's lists whole into L2, not their first bytes into L1
+    /// (for a scan that reads each list for one query, where the list need not stay in L1).
+    pub(crate) fn whole_to_l2(mut self) -> Self {
+        self.whole_to_l2 = true;
+        self
+    }
+
+    /// The non-empty lists of partition `l`, with their ids; starts those of `next` (the
+    /// partition scanned after `l`) on their way.
+    pub(crate) fn advance(&mut self, l: u32, next: Option<u32>) -> &[(u32, ListRef<'l>)] {
+        if self.next == Some(l) {
+            std::mem::swap(&mut self.current, &mut self.ahead);
+        } else {
+            self.current.clear();
+            self.current
+                .extend(segment_lists(self.lists, self.nlist, l));
+        }
+        self.ahead.clear();
+        self.next = next;
+        if let Some(n) = next {
+            self.ahead.extend(segment_lists(self.lists, self.nlist, n));
+            let each = PREFETCH_CODES
+                .div_ceil(self.ahead.len().max(1))
+                .max(PREFETCH_MIN);
+            for (_, part) in &self.ahead {
+                if self.whole_to_l2 {
+                    ivfpq_simd::prefetch_l2(part.codes);
+                } else {
+                    ivfpq_simd::prefetch(&part.codes[..part.codes.len().min(each)]);
+                }
+            }
+        }
+        &self.current
+    }
+}
+
 /// Full vectors per `(list, offset)` (list ids as [`Lists`] numbers them), in the space
 /// the index searches (unit rows for cosine).
 pub trait Rows: Sync {

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use crate::byte_scan::ByteScratch;
 use crate::error::{IvfPqError, Result, invalid};
 use crate::index::IvfPqIndex;
-use crate::lists::{Lists, Rows, segment_lists};
+use crate::lists::{Lists, ProbeLists, Rows};
 use crate::model::IvfPqModel;
 use crate::params::{SearchParams, VectorStorage};
 use crate::validate;
@@ -455,13 +455,21 @@ impl<'a> QueryBatch<'a> {
         let query_bytes = self.query_bytes(qterm);
         let bits = self.byte_bits();
         let nlist = model.nlist();
+        let mut probe_lists = ProbeLists::new(lists, nlist).whole_to_l2();
         for (i, &(l, coarse)) in probes.iter().enumerate() {
-            if let Some(&(next, _)) = probes.get(i + 1) {
-                self.prefetch_probe(lists, next as usize);
+            // The next probe's codes (`ProbeLists`) and precomputed table go into L2 while
+            // this one is scanned: both are streams that would otherwise start cold (at
+            // m = 25 and 631 lists the tables alone are 16 MB, far beyond the caches).
+            // glove50, 1 thread, refine 4, three alternating rounds: nprobe 8 15.6k →
+            // 16.0k QPS, nprobe 32 6.3k → 6.7k (asking for the first 4 KB only was no
+            // better).
+            let next = probes.get(i + 1).map(|p| p.0);
+            if let Some(t) = next.and_then(|n| model.precomputed(n as usize)) {
+                ivfpq_simd::prefetch_l2(t);
             }
             // The partition's lists (one per segment) share the probe's table.
-            let mut parts = segment_lists(lists, nlist, l).peekable();
-            if parts.peek().is_none() {
+            let parts = probe_lists.advance(l, next);
+            if parts.is_empty() {
                 continue;
             }
             if let Some(bits) = bits {
@@ -472,11 +480,11 @@ impl<'a> QueryBatch<'a> {
                     &mut s.lut,
                     &mut s.bounds,
                 );
-                self.scan_bytes_lists((src, bits), bias, parts, &mut s.fast, top);
+                self.scan_bytes_lists((src, bits), bias, parts.iter().copied(), &mut s.fast, top);
                 continue;
             }
             let (lut, bias) = self.probe_table(q, qterm, (l, coarse), &mut s.lut);
-            for (id, part) in parts {
+            for &(id, part) in parts {
                 s.dists.resize(part.ids.len(), 0.0);
                 let threshold = top.threshold();
                 let bound = if threshold.is_finite() && m >= 4 {
@@ -512,22 +520,6 @@ impl<'a> QueryBatch<'a> {
                 }
                 top.tighten();
             }
-        }
-    }
-
-    /// Starts list `l`'s codes and precomputed table on their way into L2 while the
-    /// current probe is scanned: both are streams that would otherwise start cold (at
-    /// m = 25 and 631 lists the tables alone are 16 MB, far beyond the caches). glove50,
-    /// 1 thread, refine 4, three alternating rounds: nprobe 8 15.6k → 16.0k QPS, nprobe
-    /// 32 6.3k → 6.7k (within the VM's noise; asking for the first 4 KB only was no
-    /// better).
-    fn prefetch_probe(&self, lists: &dyn Lists, l: usize) {
-        if let Some(t) = self.model.precomputed(l) {
-            ivfpq_simd::prefetch_l2(t);
-        }
-        // Every segment's list: a shard's lists are as cold as a whole index's.
-        for (_, part) in segment_lists(lists, self.model.nlist(), l as u32) {
-            ivfpq_simd::prefetch_l2(part.codes);
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use ivfpq_core::{IvfPqIndex, IvfPqModel, Metric, VectorStorage};
 use ivfpq_io::{ModelHash, Shard, StoreOptions, model_file_bytes, read_model_bytes};
@@ -10,6 +10,7 @@ use ivfpq_io::{ModelHash, Shard, StoreOptions, model_file_bytes, read_model_byte
 use crate::commit::{commit, latest_version, list_versions, read_version};
 use crate::error::{Result, ShardError, invalid};
 use crate::manifest::{Manifest, ModelRef, ShardEntry, model_path, storage_name};
+use crate::merged::MergedLists;
 use crate::store::Store;
 
 /// How a collection reads and searches its shards.
@@ -30,6 +31,12 @@ pub struct CollectionOptions {
     pub local_cache: Option<PathBuf>,
     /// See [`CollectionOptions::local_cache`].
     pub download_min_queries: usize,
+    /// Merge each partition's short lists of all shards into one list in memory, the
+    /// first time a search probes it, when the lists average under 256 rows a shard and
+    /// their codes and ids fit in [`CollectionOptions::cache_bytes`]: shards of a few
+    /// hundred thousand rows then search as fast as one index over all their rows. The
+    /// results are the same either way.
+    pub merge_short_lists: bool,
 }
 
 impl Default for CollectionOptions {
@@ -40,6 +47,7 @@ impl Default for CollectionOptions {
             concurrency: 64,
             local_cache: None,
             download_min_queries: 1000,
+            merge_short_lists: true,
         }
     }
 }
@@ -60,6 +68,13 @@ impl CollectionOptions {
     /// Sets how many remote shards are searched at once (at least 1).
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// Sets whether short lists are merged in memory
+    /// ([`CollectionOptions::merge_short_lists`]).
+    pub fn with_merge_short_lists(mut self, on: bool) -> Self {
+        self.merge_short_lists = on;
         self
     }
 
@@ -91,6 +106,18 @@ pub struct VersionInfo {
 pub(crate) struct Snapshot {
     pub(crate) manifest: Manifest,
     pub(crate) model: Option<(Arc<IvfPqModel>, ModelHash)>,
+    /// The version's short lists merged, when its search merges them (`crate::merged`).
+    pub(crate) merged: OnceLock<MergedLists>,
+}
+
+impl Snapshot {
+    fn new(manifest: Manifest, model: Option<(Arc<IvfPqModel>, ModelHash)>) -> Self {
+        Snapshot {
+            manifest,
+            model,
+            merged: OnceLock::new(),
+        }
+    }
 }
 
 /// A collection of shard files sharing one trained model (or trained separately), at a
@@ -170,10 +197,7 @@ impl Collection {
         Ok(Collection::from_snapshot(
             store,
             opts,
-            Snapshot {
-                manifest: first,
-                model: loaded,
-            },
+            Snapshot::new(first, loaded),
         ))
     }
 
@@ -367,10 +391,8 @@ impl Collection {
         Manifest::decode(&next.encode(), "new manifest")?;
         commit(&self.store, &next)?;
         let v = next.version;
-        *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Snapshot {
-            manifest: next,
-            model: snap.model.clone(),
-        });
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(Snapshot::new(next, snap.model.clone()));
         Ok(v)
     }
 }
@@ -409,7 +431,7 @@ fn load(
             Some((m, hash))
         }
     };
-    Ok(Snapshot { manifest, model })
+    Ok(Snapshot::new(manifest, model))
 }
 
 /// A name no other writer will pick: time, process and 64 random bits.

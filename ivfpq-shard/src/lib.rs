@@ -38,6 +38,7 @@ mod collection;
 mod commit;
 mod error;
 pub mod manifest;
+mod merged;
 mod result_file;
 mod results;
 mod search;

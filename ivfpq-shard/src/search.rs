@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use crate::collection::{Collection, Snapshot};
 use crate::error::{Result, ShardError, invalid};
 use crate::manifest::ShardEntry;
+use crate::merged::MergedLists;
 use crate::results::{ResultHit, SearchResults, SearchStats, merge};
 
 /// How to search a collection.
@@ -134,7 +135,16 @@ impl Collection {
         }
         let all: Vec<u32> = (0..shards.len() as u32).collect();
         let res = self.empty_results(snap, nq, opts, (all, false));
-        crate::segments::search(model, &shards, queries, opts, res).map(Some)
+        let non_empty = shards.iter().flatten().count();
+        let merged = (self.opts.merge_short_lists
+            && MergedLists::worth(
+                model,
+                snap.manifest.rows(),
+                non_empty,
+                self.opts.cache_bytes,
+            ))
+        .then(|| snap.merged.get_or_init(|| MergedLists::new(model.nlist())));
+        crate::segments::search(model, &shards, queries, opts, merged, res).map(Some)
     }
 
     /// Searches shard `i` of the pinned version alone: its top `k` per query, a partial

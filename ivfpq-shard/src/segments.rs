@@ -6,15 +6,16 @@
 
 use std::sync::Arc;
 
-use ivfpq_core::{IvfPqModel, ListRef, Lists, QueryBatch, Rows, VectorStorage};
+use ivfpq_core::{Hit, IvfPqModel, ListRef, Lists, QueryBatch, Rows, VectorStorage};
 use ivfpq_io::{MappedShard, Shard};
 
 use crate::error::{Result, invalid};
+use crate::merged::{MergedLists, MergedView};
 use crate::results::{ResultHit, SearchResults, SearchStats};
 use crate::search::SearchOptions;
 
 /// The shards' in-place views, one segment each (`None`: an empty shard).
-struct Segments<'a> {
+pub(crate) struct Segments<'a> {
     views: Vec<Option<MappedShard<'a>>>,
     nlist: usize,
 }
@@ -23,6 +24,25 @@ impl Segments<'_> {
     fn view(&self, id: usize) -> Option<(&MappedShard<'_>, usize)> {
         let v = self.views.get(id / self.nlist)?.as_ref()?;
         Some((v, id % self.nlist))
+    }
+
+    /// Shards (segments), empty ones included.
+    pub(crate) fn shards(&self) -> usize {
+        self.views.len()
+    }
+
+    /// Partitions of the model.
+    pub(crate) fn nlist(&self) -> usize {
+        self.nlist
+    }
+
+    /// Rows that shard `s` stores in partition `l`, as its directory says.
+    pub(crate) fn list_rows(&self, s: usize, l: usize) -> u64 {
+        self.views
+            .get(s)
+            .and_then(Option::as_ref)
+            .and_then(|v| v.shard().directory().entries.get(l))
+            .map_or(0, |e| e.rows)
     }
 }
 
@@ -59,12 +79,14 @@ pub(crate) fn searchable(shards: &[Option<Arc<Shard>>], nlist: usize) -> bool {
             .is_some_and(|n| n <= u32::MAX as usize)
 }
 
-/// Searches `shards` (all encoded with `model`) as segments of one index.
+/// Searches `shards` (all encoded with `model`) as segments of one index, through
+/// `merged` lists when given (`crate::merged`).
 pub(crate) fn search(
     model: &Arc<IvfPqModel>,
     shards: &[Option<Arc<Shard>>],
     queries: &[f32],
     opts: &SearchOptions,
+    merged: Option<&MergedLists>,
     mut res: SearchResults,
 ) -> Result<SearchResults> {
     let p = &opts.params;
@@ -92,37 +114,72 @@ pub(crate) fn search(
         nlist,
     };
     let batch = QueryBatch::new(model, queries, p)?;
-    let cands = batch.scan(&seg);
-    let hits = batch.rerank(&seg, &cands);
-    let mut scratch = vec![0.0f32; model.dim()];
-    res.hits = hits
-        .into_iter()
-        .map(|q| {
-            q.into_iter()
-                .map(|h| ResultHit {
-                    id: h.id,
-                    distance: h.distance,
-                    estimate: h.estimate,
-                    shard: h.list / nlist as u32,
-                    partition: h.list % nlist as u32,
-                    offset: h.offset,
-                    vector: opts.vectors.then(|| {
-                        seg.row(h.list as usize, h.offset as usize, &mut scratch)
-                            .map(<[f32]>::to_vec)
-                            .unwrap_or_default()
-                    }),
-                })
-                .collect()
-        })
-        .collect();
+    let view = merged.and_then(|m| MergedView::new(&seg, m, model));
+    let hits = match &view {
+        // Merged lists are numbered by partition; their rows map back to each shard's.
+        Some(view) => {
+            let hits = batch.rerank(view, &batch.scan(view));
+            result_hits(hits, &seg, opts.vectors, |h| {
+                view.locate(h.list as usize, h.offset as usize)
+            })
+        }
+        None => {
+            let hits = batch.rerank(&seg, &batch.scan(&seg));
+            result_hits(hits, &seg, opts.vectors, |h| {
+                let l = h.list as usize;
+                Some((l / nlist, l % nlist, h.offset as usize))
+            })
+        }
+    };
     // A damaged list or row skipped during the scan fails the search here.
     for v in seg.views.iter().flatten() {
         v.finish()?;
     }
+    res.hits = hits;
     res.stats = SearchStats {
         shards: shards.len() as u64,
         partitions: batch.probed(),
         ..SearchStats::default()
     };
     Ok(res)
+}
+
+/// Each query's hits as results, `locate` giving each hit's shard, partition and offset
+/// in the shard; with `vectors`, each with its stored row.
+fn result_hits(
+    hits: Vec<Vec<Hit>>,
+    seg: &Segments<'_>,
+    vectors: bool,
+    locate: impl Fn(&Hit) -> Option<(usize, usize, usize)>,
+) -> Vec<Vec<ResultHit>> {
+    let dim = seg
+        .views
+        .iter()
+        .flatten()
+        .next()
+        .map_or(0, |v| v.shard().model().dim());
+    let mut scratch = vec![0.0f32; dim];
+    hits.into_iter()
+        .map(|q| {
+            q.into_iter()
+                .filter_map(|h| {
+                    // Every hit was read from a row `locate` knows.
+                    let (s, l, off) = locate(&h)?;
+                    Some(ResultHit {
+                        id: h.id,
+                        distance: h.distance,
+                        estimate: h.estimate,
+                        shard: s as u32,
+                        partition: l as u32,
+                        offset: off as u32,
+                        vector: vectors.then(|| {
+                            seg.row(s * seg.nlist + l, off, &mut scratch)
+                                .map(<[f32]>::to_vec)
+                                .unwrap_or_default()
+                        }),
+                    })
+                })
+                .collect()
+        })
+        .collect()
 }

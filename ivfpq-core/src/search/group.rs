@@ -19,7 +19,7 @@ use ivfpq_simd::{Pq4Query, TopK};
 use super::{Candidate, QueryBatch, Scratch};
 use crate::blocks;
 use crate::byte_scan::{self, Bits, ByteScratch, QueryBytes};
-use crate::lists::{ListRef, Lists, segment_lists};
+use crate::lists::{ListRef, Lists, ProbeLists};
 use crate::pq::KSUB;
 
 /// Queries in a group: enough that a list is usually probed by several of them, few
@@ -37,9 +37,6 @@ const GROUP_4BIT: usize = 512;
 /// (the byte table when it is shared, else the float query term each probe's table is
 /// made from) and its top-k buffer.
 const GROUP_TERMS_BYTES: usize = 512 << 10;
-
-/// Code bytes of the next list prefetched while the current one is scanned.
-const PREFETCH_CODES: usize = 4096;
 
 impl QueryBatch<'_> {
     /// Queries per group for a batch of `nq`: smaller groups when the batch is small, so
@@ -200,16 +197,14 @@ impl QueryBatch<'_> {
             qterms: (&qterms, w),
             query_bytes: &query_bytes,
         };
-        let nlist = self.model.nlist();
-        let mut parts = Vec::new();
+        let mut probe_lists = ProbeLists::new(lists, self.model.nlist());
         for (r, &(_, l, a, b)) in runs.iter().enumerate() {
-            parts.clear();
-            parts.extend(next_lists(lists, nlist, &runs, r));
+            let parts = probe_lists.advance(l, runs.get(r + 1).map(|n| n.1));
             if parts.is_empty() {
                 continue;
             }
             for chunk in even_chunks(&visits[a..b], SCAN_QUERIES) {
-                self.scan_visits(&group, l, &parts, chunk, &mut slots, &mut tops);
+                self.scan_visits(&group, l, parts, chunk, &mut slots, &mut tops);
             }
         }
         s.slots = slots;
@@ -346,23 +341,6 @@ pub(super) type Visit = (u32, u32, u32, f32);
 
 /// Visits to one list: `(best rank, list, first visit, end)`.
 pub(super) type Run = (u32, u32, usize, usize);
-
-/// The non-empty lists of run `r`'s partition, one per segment, with their ids; starts
-/// the next run's lists on their way (a list starts cold: the hardware prefetcher only
-/// follows once it streams).
-pub(super) fn next_lists<'l>(
-    lists: &'l dyn Lists,
-    nlist: usize,
-    runs: &[Run],
-    r: usize,
-) -> impl Iterator<Item = (u32, ListRef<'l>)> {
-    if let Some(next) = runs.get(r + 1) {
-        for (_, part) in segment_lists(lists, nlist, next.1) {
-            ivfpq_simd::prefetch(&part.codes[..part.codes.len().min(PREFETCH_CODES)]);
-        }
-    }
-    segment_lists(lists, nlist, runs[r].1)
-}
 
 #[cfg(test)]
 mod tests {

@@ -13,9 +13,9 @@
 
 use ivfpq_simd::{Kernels, PQ4_BLOCK, TopK};
 
-use super::group::next_lists;
 use super::{Candidate, QueryBatch, Scratch};
 use crate::byte_scan::{Bits, ByteTable, ProbeBytes};
+use crate::lists::ProbeLists;
 use crate::lists::{ListRef, Lists};
 use crate::rabitq::{BLOCK_FACTORS, Rabitq, build_table};
 
@@ -87,16 +87,14 @@ impl QueryBatch<'_> {
                 }
             })
             .collect();
-        let nlist = self.model.nlist();
-        let mut parts = Vec::new();
+        let mut probe_lists = ProbeLists::new(lists, self.model.nlist());
         for (r, &(_, l, a, b)) in runs.iter().enumerate() {
-            parts.clear();
-            parts.extend(next_lists(lists, nlist, &runs, r));
+            let parts = probe_lists.advance(l, runs.get(r + 1).map(|n| n.1));
             if parts.is_empty() {
                 continue;
             }
             for &(_, _, qi, coarse) in &visits[a..b] {
-                self.probe_rabitq(rq, &mut scans[qi as usize], (l, coarse), &parts, s);
+                self.probe_rabitq(rq, &mut scans[qi as usize], (l, coarse), parts, s);
             }
         }
         scans
