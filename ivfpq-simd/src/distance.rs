@@ -420,6 +420,7 @@ fn row_maxs_impl<S: Simd>(s: S, rows: &[f32], row_len: usize, out: &mut [f32]) {
 }
 
 kernel_levels! {
+    target_feature:
     fn row_mins(rows: &[f32], row_len: usize, out: &mut [f32]) => row_mins_impl;
     fn row_maxs(rows: &[f32], row_len: usize, out: &mut [f32]) => row_maxs_impl;
     fn add(a: &[f32], b: &[f32], out: &mut [f32]) => add_impl;

@@ -28,6 +28,17 @@ pub(crate) trait Lanes: Simd {
     fn sums<const N: usize>(self, acc: [Self::f32s; N]) -> [f32; N] {
         one_by_one(self, acc)
     }
+
+    /// The low byte of each of 16 words. Written out per level: how the optimiser
+    /// vectorizes the plain loop depends on the build (fat LTO gave shuffles, cargo's
+    /// default release profile 16 single-byte extracts: the 4-bit table took twice as
+    /// long).
+    #[inline(always)]
+    fn low_bytes(self, words: &[u32; 16], out: &mut [u8; 16]) {
+        for (b, w) in out.iter_mut().zip(words) {
+            *b = *w as u8;
+        }
+    }
 }
 
 /// Each accumulator reduced on its own.
@@ -140,7 +151,32 @@ mod x86 {
             let total = self.avx._mm256_add_ps(low_halves, high_halves);
             super::first(&cast::<_, [f32; 8]>(total))
         }
+
+        #[inline(always)]
+        fn low_bytes(self, words: &[u32; 16], out: &mut [u8; 16]) {
+            let [lo, hi]: [[u32; 8]; 2] = cast(*words);
+            // In each 128-bit lane, the low bytes of its four words into its first word.
+            let pick: __m256i = cast(LOW_BYTES);
+            let a = self.avx2._mm256_shuffle_epi8(cast(lo), pick);
+            let b = self.avx2._mm256_shuffle_epi8(cast(hi), pick);
+            // Words 0 and 4 of `a` to words 0 and 1, those of `b` to words 2 and 3; the
+            // other words chosen (1) are zero.
+            let a = self
+                .avx2
+                ._mm256_permutevar8x32_epi32(a, cast([0u32, 4, 1, 1, 1, 1, 1, 1]));
+            let b = self
+                .avx2
+                ._mm256_permutevar8x32_epi32(b, cast([1u32, 1, 0, 4, 1, 1, 1, 1]));
+            let all: [[u8; 16]; 2] = cast(self.avx2._mm256_or_si256(a, b));
+            *out = all[0];
+        }
     }
+
+    /// `vpshufb` indices: bytes 0, 4, 8 and 12 of each 128-bit lane first, zeros after.
+    static LOW_BYTES: [u8; 32] = [
+        0, 4, 8, 12, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, //
+        0, 4, 8, 12, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+    ];
 
     impl Lanes for V4 {
         #[inline(always)]
@@ -165,6 +201,12 @@ mod x86 {
             // [lo01, lo23, hi01, hi23], then [lo, hi, lo, hi]: rows 0-7 in lanes 0-7.
             let r = halves16(self, lo, hi);
             super::first(&cast::<_, [f32; 16]>(halves16(self, r, r)))
+        }
+
+        #[inline(always)]
+        fn low_bytes(self, words: &[u32; 16], out: &mut [u8; 16]) {
+            // `vpmovdb`: each word truncated to its low byte.
+            *out = cast(self.avx512f._mm512_cvtepi32_epi8(cast(*words)));
         }
     }
 }

@@ -220,6 +220,7 @@ pub(crate) fn pq8_scan_bounded(
 }
 
 kernel_levels! {
+    target_feature:
     fn pq_lut_l2(q: &[f32], cb_t: &[f32], ksub: usize, out: &mut [f32]) => lut_l2_impl;
     fn pq_lut_dot(q: &[f32], cb_t: &[f32], ksub: usize, out: &mut [f32]) => lut_dot_impl;
 }

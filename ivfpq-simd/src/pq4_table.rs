@@ -9,6 +9,8 @@
 //! reads, so it is a dispatched kernel: written as plain loops over 16-value rows that the
 //! compiler vectorizes at each level's width.
 
+use crate::lanes::Lanes;
+
 /// Minimum and maximum of a row (16 values: one vector at AVX-512, two at AVX2).
 #[inline(always)]
 fn min_max<S: pulp::Simd>(s: S, row: &[f32]) -> (f32, f32) {
@@ -49,20 +51,20 @@ const MAGIC: f32 = 8_388_608.0;
 /// Quantizes `lut` (`m × 16`) into `out` (`m_pad × 16` bytes, padding rows left zero);
 /// returns `(scale, base)`.
 #[inline(always)]
-fn pq4_quantize_impl<S: pulp::Simd>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, f32) {
+fn pq4_quantize_impl<S: Lanes>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, f32) {
     quantize_rows::<S, 16>(s, lut, out)
 }
 
 /// Quantizes the 8-bit scan's table `lut` (`m × 256`) into `out` (`m × 256` bytes), one
 /// scale for all rows as for the 4-bit table; returns `(scale, base)`.
 #[inline(always)]
-fn pq8_quantize_impl<S: pulp::Simd>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, f32) {
+fn pq8_quantize_impl<S: Lanes>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, f32) {
     quantize_rows::<S, 256>(s, lut, out)
 }
 
 /// Quantizes rows of `K` values (a multiple of 16) with one scale.
 #[inline(always)]
-fn quantize_rows<S: pulp::Simd, const K: usize>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, f32) {
+fn quantize_rows<S: Lanes, const K: usize>(s: S, lut: &[f32], out: &mut [u8]) -> (f32, f32) {
     let (rows, _) = lut.as_chunks::<K>();
     // Row minima, kept for the second pass (a horizontal reduction is most of a row's
     // cost); rows past the buffer recompute theirs. The sums run in four interleaved
@@ -102,7 +104,7 @@ fn quantize_rows<S: pulp::Simd, const K: usize>(s: S, lut: &[f32], out: &mut [u8
 /// the nearest integer, ties to even. (Adding a zero row changes no value that matters:
 /// `x + 0 = x`, and `−0` only turns into `+0`.)
 #[inline(always)]
-fn quantize_row<S: pulp::Simd>(
+fn quantize_row<S: Lanes>(
     s: S,
     a: &[f32; 16],
     b: &[f32; 16],
@@ -127,9 +129,7 @@ fn quantize_row<S: pulp::Simd>(
     for ((o, x), y) in bt.iter_mut().zip(at).zip(bt2) {
         *o = (((x + y - lo) * scale).clamp(0.0, 255.0) + MAGIC).to_bits();
     }
-    for (b, w) in q.iter_mut().zip(bits) {
-        *b = w as u8;
-    }
+    s.low_bytes(&bits, q);
 }
 
 /// Quantizes `a + b` (each `m × 16`) into `out`, with row bounds given instead of found:
@@ -138,7 +138,7 @@ fn quantize_row<S: pulp::Simd>(
 /// reduced and the float sum is never written. Widths are the bounds' (`hi − lo`), so the
 /// scale is at most the exact one; a byte outside the bounds is clamped.
 #[inline(always)]
-fn pq4_quantize_sum_impl<S: pulp::Simd>(
+fn pq4_quantize_sum_impl<S: Lanes>(
     s: S,
     a: &[f32],
     b: &[f32],
@@ -151,7 +151,7 @@ fn pq4_quantize_sum_impl<S: pulp::Simd>(
 
 /// [`pq4_quantize_sum_impl`] for the 8-bit scan's `m × 256` tables.
 #[inline(always)]
-fn pq8_quantize_sum_impl<S: pulp::Simd>(
+fn pq8_quantize_sum_impl<S: Lanes>(
     s: S,
     a: &[f32],
     b: &[f32],
@@ -164,7 +164,7 @@ fn pq8_quantize_sum_impl<S: pulp::Simd>(
 
 /// Rows of `K` values (a multiple of 16) of `a + b`, with bounds, quantized with one scale.
 #[inline(always)]
-fn quantize_sum_rows<S: pulp::Simd, const K: usize>(
+fn quantize_sum_rows<S: Lanes, const K: usize>(
     s: S,
     (a, b): (&[f32], &[f32]),
     (lo, hi): (&[f32], &[f32]),
@@ -199,6 +199,7 @@ fn quantize_sum_rows<S: pulp::Simd, const K: usize>(
 }
 
 kernel_levels! {
+    target_feature:
     fn pq4_quantize(lut: &[f32], out: &mut [u8]) -> (f32, f32) => pq4_quantize_impl;
     fn pq8_quantize(lut: &[f32], out: &mut [u8]) -> (f32, f32) => pq8_quantize_impl;
     fn pq4_quantize_sum(a: &[f32], b: &[f32], lo: &[f32], hi: &[f32], out: &mut [u8]) -> (f32, f32) => pq4_quantize_sum_impl;
