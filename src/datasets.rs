@@ -5,7 +5,9 @@
 //! pooled language-model embeddings. Low rank plus anisotropy is what makes PQ's recall
 //! ceiling show up, so tests on this data exercise the real failure modes.
 
-use ivfpq_core::{Metric, Neighbor};
+use std::borrow::Cow;
+
+use ivfpq_core::{IvfPqError, Metric, Neighbor};
 use ivfpq_io::Dataset;
 use ivfpq_simd::{Kernels, TopK};
 use rand::rngs::StdRng;
@@ -52,8 +54,99 @@ fn normal(rng: &mut StdRng) -> f32 {
     ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
 }
 
+impl SynthSpec {
+    /// Checks the shape: `n`, `queries`, `dim` and `gt_k` at least 1, and every buffer
+    /// the generator makes addressable. The error names the parameter at fault.
+    pub fn check(&self) -> Result<(), IvfPqError> {
+        for (param, v) in [
+            ("n", self.n),
+            ("queries", self.queries),
+            ("dim", self.dim),
+            ("gt_k", self.gt_k),
+        ] {
+            if v == 0 {
+                return Err(invalid(param, "must be at least 1".into()));
+            }
+        }
+        let fits = |values: Option<usize>| {
+            values
+                .and_then(|v| v.checked_mul(size_of::<f32>()))
+                .is_some_and(|b| b <= isize::MAX as usize)
+        };
+        let rows = self.n.checked_add(self.queries);
+        if !fits(rows.and_then(|r| r.checked_mul(self.dim))) {
+            return Err(invalid(
+                "n",
+                format!(
+                    "(n + queries) × dim = ({} + {}) × {} values do not fit in memory",
+                    self.n, self.queries, self.dim
+                ),
+            ));
+        }
+        if !fits(self.latent.max(1).checked_mul(self.dim)) {
+            return Err(invalid(
+                "latent",
+                format!(
+                    "latent × dim = {} × {} values do not fit in memory",
+                    self.latent, self.dim
+                ),
+            ));
+        }
+        if !fits(self.queries.checked_mul(self.gt_k.min(self.n))) {
+            return Err(invalid(
+                "gt_k",
+                format!(
+                    "queries × gt_k = {} × {} neighbours do not fit in memory",
+                    self.queries, self.gt_k
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An [`IvfPqError::InvalidParameter`] naming `param`.
+fn invalid(param: &'static str, message: String) -> IvfPqError {
+    IvfPqError::InvalidParameter { param, message }
+}
+
 /// Generates a dataset and its exact ground truth.
+///
+/// A zero `n`, `queries` or `dim` gives a dataset without those rows (and, for `n` 0, an
+/// empty ground truth) rather than a panic; [`try_synthetic`] reports such shapes, and
+/// sizes that do not fit in memory, as errors.
+///
+/// # Panics
+///
+/// If the vectors do not fit in memory (see [`SynthSpec::check`]).
 pub fn synthetic(spec: &SynthSpec) -> Dataset {
+    let base = vec![0f32; spec.n * spec.dim];
+    let queries = vec![0f32; spec.queries * spec.dim];
+    generate(spec, base, queries)
+}
+
+/// [`synthetic`] for a spec that passes [`SynthSpec::check`], with the vectors' memory
+/// reserved up front: a bad shape, or a size the allocator refuses, is an error naming
+/// the parameter rather than a panic or an abort.
+pub fn try_synthetic(spec: &SynthSpec) -> Result<Dataset, IvfPqError> {
+    spec.check()?;
+    let base = zeroed("n", spec.n * spec.dim)?;
+    let queries = zeroed("queries", spec.queries * spec.dim)?;
+    Ok(generate(spec, base, queries))
+}
+
+/// `len` zeros, or an error naming `param` if the memory cannot be had.
+fn zeroed(param: &'static str, len: usize) -> Result<Vec<f32>, IvfPqError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|e| invalid(param, format!("{len} values: {e}")))?;
+    v.resize(len, 0.0);
+    Ok(v)
+}
+
+/// Fills `base` and `queries` (zeroed, `n × dim` and `queries × dim`) and computes the
+/// ground truth.
+fn generate(spec: &SynthSpec, mut base: Vec<f32>, mut queries: Vec<f32>) -> Dataset {
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let (dim, latent) = (spec.dim, spec.latent.max(1));
     let clusters = 16usize.max((2.0 * (spec.n as f64).sqrt()) as usize);
@@ -75,10 +168,10 @@ pub fn synthetic(spec: &SynthSpec) -> Dataset {
         .map(|_| normal(&mut rng) * scale)
         .collect();
     let mean: Vec<f32> = (0..dim).map(|_| normal(&mut rng) * 0.5).collect();
-    let mut draw = |count: usize| {
-        let mut out = vec![0f32; count * dim];
+    let mut draw = |out: &mut [f32]| {
         let mut z = vec![0f32; latent];
-        for row in out.chunks_exact_mut(dim) {
+        // `max(1)`: with `dim` 0 the buffer is empty and there is no row to draw.
+        for row in out.chunks_exact_mut(dim.max(1)) {
             let u: f64 = rng.random();
             let c = cdf.partition_point(|&p| p < u).min(clusters - 1);
             for (l, zl) in z.iter_mut().enumerate() {
@@ -92,10 +185,9 @@ pub fn synthetic(spec: &SynthSpec) -> Dataset {
                 *x = v;
             }
         }
-        out
     };
-    let base = draw(spec.n);
-    let queries = draw(spec.queries);
+    draw(&mut base);
+    draw(&mut queries);
     let gt_k = spec.gt_k.min(spec.n);
     let gt = exact_knn(&base, &queries, dim, spec.metric, gt_k)
         .into_iter()
@@ -112,7 +204,8 @@ pub fn synthetic(spec: &SynthSpec) -> Dataset {
 }
 
 /// Exact `k` nearest rows of `base` for each query, by brute force on all cores.
-/// Ids are 0-based row numbers. Ties go to the lower row.
+/// Ids are 0-based row numbers. Ties go to the lower row. With `dim` 0 there are no
+/// rows, and the result is empty.
 pub fn exact_knn(
     base: &[f32],
     queries: &[f32],
@@ -120,6 +213,9 @@ pub fn exact_knn(
     metric: Metric,
     k: usize,
 ) -> Vec<Vec<Neighbor>> {
+    if dim == 0 {
+        return Vec::new();
+    }
     let kern = Kernels::active();
     let unit = |x: &[f32]| {
         let mut v = x.to_vec();
@@ -131,10 +227,10 @@ pub fn exact_knn(
         }
         v
     };
-    let (b, q) = if metric == Metric::Cosine {
-        (unit(base), unit(queries))
+    let (b, q): (Cow<'_, [f32]>, Cow<'_, [f32]>) = if metric == Metric::Cosine {
+        (unit(base).into(), unit(queries).into())
     } else {
-        (base.to_vec(), queries.to_vec())
+        (base.into(), queries.into())
     };
     const TILE: usize = 4096;
     q.par_chunks(dim)
@@ -163,4 +259,83 @@ pub fn exact_knn(
                 .collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(e: IvfPqError) -> &'static str {
+        match e {
+            IvfPqError::InvalidParameter { param, .. } => param,
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors_naming_the_parameter() {
+        let small = SynthSpec {
+            n: 50,
+            queries: 5,
+            dim: 4,
+            ..Default::default()
+        };
+        for (spec, want) in [
+            (SynthSpec { dim: 0, ..small }, "dim"),
+            (SynthSpec { n: 0, ..small }, "n"),
+            (
+                SynthSpec {
+                    queries: 0,
+                    ..small
+                },
+                "queries",
+            ),
+            (SynthSpec { gt_k: 0, ..small }, "gt_k"),
+            (
+                SynthSpec {
+                    n: usize::MAX,
+                    ..small
+                },
+                "n",
+            ),
+            (
+                SynthSpec {
+                    dim: usize::MAX / 2,
+                    ..small
+                },
+                "n",
+            ),
+            (
+                SynthSpec {
+                    latent: usize::MAX,
+                    ..small
+                },
+                "latent",
+            ),
+        ] {
+            assert_eq!(param(try_synthetic(&spec).unwrap_err()), want);
+        }
+        let ds = try_synthetic(&small).unwrap();
+        assert_eq!((ds.base.len(), ds.queries.len(), ds.gt_k), (200, 20, 50));
+        assert_eq!(ds.base, synthetic(&small).base, "the same data either way");
+    }
+
+    #[test]
+    fn zero_sizes_give_empty_data_not_a_panic() {
+        let ds = synthetic(&SynthSpec {
+            n: 10,
+            queries: 3,
+            dim: 0,
+            ..Default::default()
+        });
+        assert!(ds.base.is_empty() && ds.queries.is_empty() && ds.gt.is_empty());
+        let ds = synthetic(&SynthSpec {
+            n: 0,
+            queries: 3,
+            dim: 4,
+            ..Default::default()
+        });
+        assert_eq!((ds.base.len(), ds.queries.len(), ds.gt_k), (0, 12, 0));
+        assert!(exact_knn(&[1.0], &[1.0], 0, Metric::L2, 1).is_empty());
+    }
 }

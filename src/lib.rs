@@ -1,10 +1,12 @@
 //! ivfpq: an IVF-PQ vector index engine.
 //!
-//! This facade re-exports the layers (see `design.md`):
+//! This facade re-exports the layers:
 //! - [`simd`]: distance and PQ kernels with run-time CPU dispatch;
-//! - [`core`]: k-means, product quantization, the in-memory index and search;
-//! - [`io`]: files (benchmark vectors, dataset folders; shard files to come);
-//! - [`shard`]: collections of shards;
+//! - [`core`]: k-means, product quantization, the in-memory index and search
+//!   ([`IvfPqIndex`], [`IvfPqModel`], [`IndexParams`], [`SearchParams`]);
+//! - [`io`]: shard files searched in place from local disk or object storage
+//!   ([`io::write_shard`], [`io::Shard`]), benchmark vector files and dataset folders;
+//! - [`shard`]: collections of shards with versioned manifests ([`shard::Collection`]);
 //! - [`datasets`]: synthetic data with exact ground truth, for tests and `ivfpq bench`.
 //!
 //! ```
@@ -18,6 +20,10 @@
 //! let hits = index.search(&ds.queries, &SearchParams::new(10, 8).with_refine(4)).unwrap();
 //! assert_eq!(hits.len(), 10);
 //! ```
+//!
+//! Complete programs are in the repository's `examples/`: `build_and_search` (an index and
+//! its shard file), `collection` and `s3_shard` (run with `cargo run --release --example
+//! NAME`).
 
 pub mod datasets;
 
@@ -29,3 +35,8 @@ pub use ivfpq_simd as simd;
 pub use ivfpq_core::{
     IndexParams, IvfPqError, IvfPqIndex, IvfPqModel, Metric, Neighbor, SearchParams,
 };
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -20,7 +20,15 @@ fn bench_prints_peer_keys_for_every_setting() {
             "--m",
             "8",
         ])
-        .args(["--nprobe", "1,4", "--refine", "1,3", "--threads", "2"])
+        .args([
+            "--nprobe",
+            "1,4",
+            "--refine",
+            "1,3",
+            "--threads",
+            "2",
+            "--keys",
+        ])
         .output()
         .unwrap();
     assert!(
@@ -101,4 +109,69 @@ fn bench_reports_a_missing_dataset_by_name() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ds/meta.json"));
+}
+
+#[test]
+fn bench_prints_a_table_and_its_json_rows_carry_every_setting() {
+    let dir = std::env::temp_dir().join(format!("ivfpq-cli-table-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("rows.json");
+    let out = ivfpq()
+        .args([
+            "bench",
+            "--synth-n",
+            "2000",
+            "--synth-dim",
+            "16",
+            "--nlist",
+            "16",
+        ])
+        .args([
+            "--m",
+            "4",
+            "--nprobe",
+            "2,8",
+            "--refine",
+            "1,4",
+            "--threads",
+            "2",
+        ])
+        .args(["--vectors", "f16", "--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    // A title line, then one row a setting, every line as wide as the title.
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(
+        lines[0].contains("recall") && lines[0].contains("QPS"),
+        "{text}"
+    );
+    assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{text}");
+    assert!(!text.contains("recall="), "{text}");
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        for key in [
+            "vectors",
+            "opq",
+            "shared_table",
+            "epsilon",
+            "probe_ratio",
+            "refine",
+        ] {
+            assert!(r.get(key).is_some(), "{key} missing in {r}");
+        }
+        assert_eq!(r["vectors"], "f16");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

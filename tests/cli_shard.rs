@@ -1,7 +1,7 @@
 //! `ivfpq build`, `search` and `inspect` end to end, from each input format.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 
 use arrow_array::builder::{FixedSizeListBuilder, Float32Builder};
@@ -9,18 +9,10 @@ use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_schema::{Field, Schema};
 use ivfpq::datasets::{SynthSpec, synthetic};
 
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ivfpq"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+#[path = "common/cli.rs"]
+mod cli;
+
+use cli::run_ok as run;
 
 fn tmp(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ivfpq-cli-{tag}-{}", std::process::id()));

@@ -564,19 +564,15 @@ fn merging_partials_that_disagree_is_refused() {
 }
 
 /// Through a real S3-compatible server (`.ci/run` starts one): equivalence, what a query
-/// reads, and racing writers. Under CI its absence fails.
+/// reads, and racing writers.
 #[test]
+#[cfg_attr(
+    not(s3_server),
+    ignore = "needs an S3 server: set IVFPQ_TEST_S3_ENDPOINT and IVFPQ_TEST_S3_BUCKET when building (.ci/run starts one)"
+)]
 fn s3_collection_matches_and_commits_once_per_version() {
-    let Ok(endpoint) = std::env::var("IVFPQ_TEST_S3_ENDPOINT") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must provide IVFPQ_TEST_S3_ENDPOINT"
-        );
-        eprintln!(
-            "SKIPPED s3_collection_matches_and_commits_once_per_version: IVFPQ_TEST_S3_ENDPOINT is not set"
-        );
-        return;
-    };
+    let endpoint = std::env::var("IVFPQ_TEST_S3_ENDPOINT")
+        .expect("IVFPQ_TEST_S3_ENDPOINT names the S3 server");
     let bucket = std::env::var("IVFPQ_TEST_S3_BUCKET").unwrap_or_else(|_| "ivfpq-test".into());
     let store = StoreOptions::default()
         .with("endpoint", &endpoint)

@@ -2,7 +2,7 @@
 //!
 //! The thresholds come from measurements: FAISS IndexIVFPQ (+ IndexRefineFlat) on the very
 //! same data (`ivfpq synth --n 20000 --dim 64 --queries 200 --seed 11 --metric M`, then
-//! `scripts/peers_contiguous.py ../shared/bench DIR --engines faiss-ivfpq --nlist 141 --m 8
+//! `scripts/peers_contiguous.py PEERS_DIR DIR --engines faiss-ivfpq --nlist 141 --m 8
 //! --nprobe 8,32 --refine 1,4 --threads 2`).
 //! Each threshold is at least FAISS's recall at that setting. FAISS's IndexIVFPQ has no
 //! rotation, so these builds turn OPQ off (it is on by default for cosine and dot) and

@@ -333,7 +333,7 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            pool.install(|| crate::kmeans::train(&x, dim, &p))
+            pool.install(|| crate::kmeans::train(&x, dim, &p)).unwrap()
         };
         let one = on(1);
         assert_eq!(one, on(2), "1 thread against 2");

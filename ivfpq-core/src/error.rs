@@ -63,6 +63,16 @@ pub enum IvfPqError {
         /// What is wrong and what is allowed.
         message: String,
     },
+    /// An output buffer is too short for what is to be written into it.
+    #[error("{param}: holds {got} values, {need} are needed")]
+    BufferTooSmall {
+        /// The output buffer.
+        param: &'static str,
+        /// Values the call writes.
+        need: usize,
+        /// The buffer's length.
+        got: usize,
+    },
     /// Ids and vectors disagree in number, or an id column is unusable.
     #[error("{param}: {message}")]
     InvalidIds {

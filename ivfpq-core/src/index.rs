@@ -152,7 +152,7 @@ impl IvfPqIndex {
         }
         let data = validate::for_metric(kern, self.metric(), data, dim);
         let data = &data[..];
-        let (assign, codes) = self.model.encode(data);
+        let (assign, codes) = self.model.encode_checked(data)?;
         let w = self.model.code_len();
         let quantizer = self.model.quantizer();
         // Rows grouped by partition (a counting sort, stable: each partition receives its

@@ -16,6 +16,8 @@ use rayon::prelude::*;
 use ivfpq_simd::Kernels;
 
 use crate::buckets::Buckets;
+use crate::error::{IvfPqError, Result, invalid};
+use crate::validate::whole_rows;
 
 /// How a k-means run is set up.
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +64,10 @@ pub fn assign(
     labels: &mut [u32],
     dists: &mut [f32],
 ) {
+    if dim == 0 {
+        // No coordinates, so no rows: nothing to assign.
+        return;
+    }
     let kern = ivfpq_simd::Kernels::active();
     if dim <= DIRECT_MAX_DIM {
         return assign_direct(kern, x, dim, (c, c_norms), nearest, labels, dists);
@@ -210,8 +216,11 @@ pub(crate) fn assign_transposed(
         );
 }
 
-/// Squared norms of the rows of `c`.
+/// Squared norms of the rows of `c` (none if `dim` is 0).
 pub fn row_norms(c: &[f32], dim: usize) -> Vec<f32> {
+    if dim == 0 {
+        return Vec::new();
+    }
     c.chunks_exact(dim)
         .map(|r| r.iter().map(|v| v * v).sum())
         .collect()
@@ -219,45 +228,75 @@ pub fn row_norms(c: &[f32], dim: usize) -> Vec<f32> {
 
 /// Trains `p.k` centroids on the `dim`-wide rows of `data`; returns them row-major.
 ///
-/// The caller checks that there are at least `k` rows and that they are finite.
-pub fn train(data: &[f32], dim: usize, p: &KMeansParams) -> Vec<f32> {
+/// Errors name the parameter at fault: `dim` or `k` or `max_points_per_centroid` 0,
+/// `data` not whole rows, or fewer rows than `k`. The values are not checked: NaN or
+/// infinite rows give meaningless centroids (callers check them, as
+/// [`crate::IvfPqModel::train`] does).
+pub fn train(data: &[f32], dim: usize, p: &KMeansParams) -> Result<Vec<f32>> {
     let k = p.k;
+    let n = whole_rows("data", data, dim)?;
+    if k == 0 {
+        return Err(invalid("k", "must be at least 1"));
+    }
+    if p.max_points_per_centroid == 0 {
+        return Err(invalid("max_points_per_centroid", "must be at least 1"));
+    }
+    if n < k {
+        return Err(IvfPqError::TooFewTrainingPoints {
+            param: "k",
+            need: k,
+            got: n,
+        });
+    }
     let mut rng = StdRng::seed_from_u64(p.seed);
     let x = subsample(
         data,
         dim,
         k.saturating_mul(p.max_points_per_centroid),
         &mut rng,
-    );
+    )?;
     let x = &x[..];
     let n = x.len() / dim;
     let init = rand::seq::index::sample(&mut rng, n, k).into_vec();
     let c = gather_rows(x, dim, &init);
-    lloyd(x, dim, c, (p.iters, p.spherical), &mut rng)
+    Ok(lloyd(x, dim, c, (p.iters, p.spherical), &mut rng))
 }
 
 /// Up to `cap` of the `dim`-wide rows of `x`, drawn with `rng` (which is not touched when
 /// every row is kept), in their original order for locality.
-pub fn subsample<'a>(x: &'a [f32], dim: usize, cap: usize, rng: &mut StdRng) -> Cow<'a, [f32]> {
-    let n = x.len() / dim;
+///
+/// Errors if `dim` is 0 or `x` is not whole rows.
+pub fn subsample<'a>(
+    x: &'a [f32],
+    dim: usize,
+    cap: usize,
+    rng: &mut StdRng,
+) -> Result<Cow<'a, [f32]>> {
+    let n = whole_rows("x", x, dim)?;
     if n <= cap {
-        return x.into();
+        return Ok(x.into());
     }
     let mut idx = rand::seq::index::sample(rng, n, cap).into_vec();
     idx.sort_unstable();
-    gather_rows(x, dim, &idx).into()
+    Ok(gather_rows(x, dim, &idx).into())
 }
 
 /// Continues k-means from the centroids `c` (`k × dim`) for `iters` iterations on every
 /// row of `data`: a warm start for callers that retrain on slightly changed data (OPQ).
-pub fn refine(data: &[f32], dim: usize, c: Vec<f32>, iters: usize, seed: u64) -> Vec<f32> {
-    lloyd(
+///
+/// Errors if `dim` is 0, `data` or `c` is not whole rows, or `c` is empty.
+pub fn refine(data: &[f32], dim: usize, c: Vec<f32>, iters: usize, seed: u64) -> Result<Vec<f32>> {
+    whole_rows("data", data, dim)?;
+    if whole_rows("c", &c, dim)? == 0 {
+        return Err(IvfPqError::Empty { param: "c" });
+    }
+    Ok(lloyd(
         data,
         dim,
         c,
         (iters, false),
         &mut StdRng::seed_from_u64(seed),
-    )
+    ))
 }
 
 /// `(iters, spherical)` Lloyd iterations from `c`, splitting empty clusters after each
@@ -421,161 +460,4 @@ pub fn gather_rows(data: &[f32], dim: usize, idx: &[usize]) -> Vec<f32> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn objective(data: &[f32], dim: usize, c: &[f32]) -> f64 {
-        let n = data.len() / dim;
-        let (mut l, mut d) = (vec![0; n], vec![0.0; n]);
-        assign(
-            data,
-            dim,
-            c,
-            &row_norms(c, dim),
-            Nearest::L2,
-            &mut l,
-            &mut d,
-        );
-        d.iter().map(|&x| x as f64).sum()
-    }
-
-    #[test]
-    fn lloyd_iterations_never_increase_the_objective_and_are_deterministic() {
-        // Eight blobs in 16-d (wide enough for the GEMM path), plus a 2-d copy (direct path).
-        for dim in [16usize, 2] {
-            let data: Vec<f32> = (0..4000)
-                .flat_map(|i| {
-                    (0..dim).map(move |d| {
-                        ((i % 8) * 10 + d % 3) as f32 + ((i * 31 + d * 17) % 97) as f32 / 97.0
-                    })
-                })
-                .collect();
-            let mut last = f64::INFINITY;
-            for iters in [1usize, 2, 4, 8] {
-                let p = KMeansParams {
-                    k: 8,
-                    iters,
-                    max_points_per_centroid: 256,
-                    seed: 3,
-                    spherical: false,
-                };
-                let c = train(&data, dim, &p);
-                let obj = objective(&data, dim, &c);
-                assert!(
-                    obj <= last * (1.0 + 1e-6),
-                    "dim {dim}: {iters} iterations raised the objective {last} -> {obj}"
-                );
-                last = obj;
-                assert_eq!(c, train(&data, dim, &p), "same seed, same centroids");
-            }
-            let other = train(
-                &data,
-                dim,
-                &KMeansParams {
-                    k: 8,
-                    iters: 1,
-                    max_points_per_centroid: 256,
-                    seed: 4,
-                    spherical: false,
-                },
-            );
-            assert_ne!(
-                other,
-                train(
-                    &data,
-                    dim,
-                    &KMeansParams {
-                        k: 8,
-                        iters: 1,
-                        max_points_per_centroid: 256,
-                        seed: 3,
-                        spherical: false,
-                    }
-                )
-            );
-        }
-    }
-
-    #[test]
-    fn gemm_assignment_matches_brute_force() {
-        let dim = 7;
-        let data: Vec<f32> = (0..300 * dim)
-            .map(|i| ((i * 7919) % 101) as f32 / 10.0)
-            .collect();
-        let c: Vec<f32> = (0..13 * dim)
-            .map(|i| ((i * 104729) % 97) as f32 / 9.0)
-            .collect();
-        let norms = row_norms(&c, dim);
-        let mut labels = vec![0; 300];
-        let mut dists = vec![0.0; 300];
-        assign(&data, dim, &c, &norms, Nearest::L2, &mut labels, &mut dists);
-        for (i, row) in data.chunks(dim).enumerate() {
-            let d: Vec<f32> = c
-                .chunks(dim)
-                .map(|cc| row.iter().zip(cc).map(|(a, b)| (a - b) * (a - b)).sum())
-                .collect();
-            let best = d.iter().cloned().fold(f32::INFINITY, f32::min);
-            assert!(d[labels[i] as usize] <= best + 1e-3, "row {i}");
-            assert!(
-                (dists[i] - best).abs() <= 1e-2 * best.max(1.0),
-                "row {i}: {} vs {best}",
-                dists[i]
-            );
-        }
-    }
-
-    #[test]
-    fn empty_clusters_are_split() {
-        // 3 distinct points, 3 centroids, but all the same initial data near one point:
-        // the split must leave no empty cluster.
-        let mut data = vec![0.0f32; 200];
-        data[0] = 5.0;
-        let p = KMeansParams {
-            k: 3,
-            iters: 5,
-            max_points_per_centroid: 256,
-            seed: 1,
-            spherical: false,
-        };
-        let c = train(&data, 2, &p);
-        assert_eq!(c.len(), 6);
-        assert!(c.iter().all(|v| v.is_finite()));
-    }
-
-    #[test]
-    fn spherical_centroids_are_unit_and_plain_ones_shrink() {
-        // Unit rows in 8 directions with noise: plain means fall inside the sphere.
-        let dim = 16;
-        let mut z = 0x1234_5678_9abc_def1u64;
-        let mut data = Vec::new();
-        for i in 0..1600 {
-            let mut row: Vec<f32> = (0..dim)
-                .map(|d| {
-                    z ^= z << 13;
-                    z ^= z >> 7;
-                    z ^= z << 17;
-                    let noise = (z >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-                    f32::from(u8::from(d == i % 8)) * 2.0 + noise
-                })
-                .collect();
-            crate::validate::normalize(Kernels::active(), &mut row);
-            data.extend(row);
-        }
-        let norms = |spherical: bool| {
-            let p = KMeansParams {
-                k: 8,
-                iters: 6,
-                max_points_per_centroid: 256,
-                seed: 2,
-                spherical,
-            };
-            row_norms(&train(&data, dim, &p), dim)
-        };
-        assert!(
-            norms(true).iter().all(|&n| (n - 1.0).abs() < 1e-5),
-            "{:?}",
-            norms(true)
-        );
-        assert!(norms(false).iter().all(|&n| n < 0.99), "{:?}", norms(false));
-    }
-}
+mod tests;

@@ -4,6 +4,30 @@
 //! batches with [`IvfPqIndex::add`]), then [`IvfPqIndex::search`] with [`SearchParams`].
 //! Every entry point validates its input and returns an [`IvfPqError`] naming the bad
 //! parameter; nothing here panics on user input.
+//!
+//! Vectors are one flat, row-major `&[f32]`: row `i` is `data[i * dim..(i + 1) * dim]`.
+//!
+//! ```
+//! use ivfpq_core::{IndexParams, IvfPqIndex, Metric, SearchParams};
+//!
+//! // 2,000 pseudo-random 16-d vectors in [0, 1) from a small LCG.
+//! let (n, dim) = (2000, 16);
+//! let mut state = 42u64;
+//! let data: Vec<f32> = (0..n * dim)
+//!     .map(|_| {
+//!         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+//!         (state >> 40) as f32 / (1u64 << 24) as f32
+//!     })
+//!     .collect();
+//! let ids: Vec<u64> = (0..n as u64).collect();
+//! let params = IndexParams { metric: Metric::L2, nlist: Some(32), m: Some(4), ..Default::default() };
+//! let index = IvfPqIndex::build(&data, &ids, dim, &params)?;
+//!
+//! // Row 7 as the query: its 5 nearest, probing 8 of the 32 lists, reranking 4 × 5 exactly.
+//! let hits = index.search(&data[7 * dim..8 * dim], &SearchParams::new(5, 8).with_refine(4))?;
+//! assert_eq!((hits[0][0].id, hits[0][0].distance), (7, 0.0)); // a stored vector finds itself
+//! # Ok::<(), ivfpq_core::IvfPqError>(())
+//! ```
 
 mod blocks;
 mod buckets;

@@ -97,7 +97,7 @@ impl IvfPqModel {
             // Cosine rows are unit vectors: unit centroids partition them by angle.
             spherical: params.metric == Metric::Cosine,
         };
-        let centroids = kmeans::train(data, dim, &kp);
+        let centroids = kmeans::train(data, dim, &kp)?;
         let centroid_norms = kmeans::row_norms(&centroids, dim);
         let coarse = Coarse {
             dim,
@@ -111,7 +111,7 @@ impl IvfPqModel {
                 let seed = params.seed.wrapping_add(0x7261_6269);
                 Quantizer::Rabitq(Rabitq::new(dim, params.nbits, seed)?)
             }
-            Some((m, ksub)) => train_pq(data, &coarse, params, m, ksub),
+            Some((m, ksub)) => train_pq(data, &coarse, params, m, ksub)?,
         };
         let mut model = IvfPqModel {
             metric: params.metric,
@@ -222,7 +222,11 @@ impl IvfPqModel {
         let Quantizer::Pq { pq, rotation } = &self.quantizer else {
             return;
         };
-        let mut r: Vec<f32> = q.iter().zip(self.centroid(l)).map(|(a, c)| a - c).collect();
+        // Probes are partitions of this model, so `l` is in range.
+        let Some(c) = self.centroid(l) else {
+            return;
+        };
+        let mut r: Vec<f32> = q.iter().zip(c).map(|(a, c)| a - c).collect();
         if let Some(rot) = rotation {
             let plain = r.clone();
             rot.rotate(kern, &plain, &mut r);
@@ -390,9 +394,10 @@ impl IvfPqModel {
         &self.centroids
     }
 
-    /// Coarse centroid `l`.
-    pub fn centroid(&self, l: usize) -> &[f32] {
-        &self.centroids[l * self.dim..(l + 1) * self.dim]
+    /// Coarse centroid `l`, or `None` if `l` is not below [`IvfPqModel::nlist`].
+    pub fn centroid(&self, l: usize) -> Option<&[f32]> {
+        let start = l.checked_mul(self.dim)?;
+        self.centroids.get(start..start.checked_add(self.dim)?)
     }
 
     /// PQ: the precomputed L2 table of partition `l`, if one was built. RaBitQ (L2
@@ -430,23 +435,36 @@ impl IvfPqModel {
     /// Partitions and codes (`n × code_len`, row-major) of rows already normalised for
     /// cosine: `m` PQ codes a row, or a RaBitQ row (sign nibbles, bit planes, factors).
     ///
+    /// Errors if `x` is not whole rows of the model's dimension, or holds NaN or
+    /// infinity; an empty `x` gives no rows.
+    ///
     /// Rows go a tile at a time, tiles in parallel: a tile's residuals and sub-space
     /// columns stay in cache from the coarse assignment to the codes. Encoding the whole
     /// batch step by step wrote the residuals of every row out to memory and read them
     /// back once per sub-space (at dim 960, 0.3 s of every 1.2 s per 65,536 rows).
-    pub fn encode(&self, x: &[f32]) -> (Vec<u32>, Vec<u8>) {
-        let (d, w) = (self.dim, self.code_len());
-        let n = x.len() / d.max(1);
-        let (mut assign, mut codes) = (vec![0u32; n], vec![0u8; n * w]);
-        x.par_chunks(ENCODE_TILE * d.max(1))
-            .zip(assign.par_chunks_mut(ENCODE_TILE))
-            .zip(codes.par_chunks_mut(ENCODE_TILE * w.max(1)))
-            .for_each(|((xt, at), ct)| self.encode_tile(xt, at, ct));
-        (assign, codes)
+    pub fn encode(&self, x: &[f32]) -> Result<(Vec<u32>, Vec<u8>)> {
+        if x.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        validate::rows("vectors", x, self.dim)?;
+        self.encode_checked(x)
     }
 
-    /// [`IvfPqModel::encode`] of one tile, into `assign` and `codes`.
-    fn encode_tile(&self, x: &[f32], assign: &mut [u32], codes: &mut [u8]) {
+    /// [`IvfPqModel::encode`] of rows already checked by `validate::rows` (as
+    /// [`crate::IvfPqIndex::add`] does), without a second pass over them.
+    pub(crate) fn encode_checked(&self, x: &[f32]) -> Result<(Vec<u32>, Vec<u8>)> {
+        let (d, w) = (self.dim, self.code_len());
+        let n = x.len() / d;
+        let (mut assign, mut codes) = (vec![0u32; n], vec![0u8; n * w]);
+        x.par_chunks(ENCODE_TILE * d)
+            .zip(assign.par_chunks_mut(ENCODE_TILE))
+            .zip(codes.par_chunks_mut(ENCODE_TILE * w.max(1)))
+            .try_for_each(|((xt, at), ct)| self.encode_tile(xt, at, ct))?;
+        Ok((assign, codes))
+    }
+
+    /// [`IvfPqModel::encode`] of one tile (whole rows), into `assign` and `codes`.
+    fn encode_tile(&self, x: &[f32], assign: &mut [u32], codes: &mut [u8]) -> Result<()> {
         let coarse = self.coarse();
         let (labels, _) = coarse.assign(x);
         let mut residuals = coarse.residuals(x, &labels);
@@ -458,9 +476,10 @@ impl IvfPqModel {
                     let plain = residuals.clone();
                     r.rotate_rows(&plain, &mut residuals);
                 }
-                pq.encode(&residuals, codes);
+                pq.encode(&residuals, codes)?;
             }
         }
+        Ok(())
     }
 }
 
@@ -520,11 +539,11 @@ fn train_pq(
     params: &IndexParams,
     m: usize,
     ksub: usize,
-) -> Quantizer {
+) -> Result<Quantizer> {
     let dim = coarse.dim;
-    let cap = KSUB * params.max_points_per_centroid;
+    let cap = KSUB.saturating_mul(params.max_points_per_centroid);
     let mut rng = StdRng::seed_from_u64(params.seed.wrapping_add(0x9e37_79b9));
-    let sample = kmeans::subsample(data, dim, cap, &mut rng);
+    let sample = kmeans::subsample(data, dim, cap, &mut rng)?;
     let (assign, _) = coarse.assign(&sample);
     let residuals = coarse.residuals(&sample, &assign);
     let rows = sample.len() / dim;
@@ -538,14 +557,14 @@ fn train_pq(
             params.opq_iters,
             (iters, max_points),
             params.seed,
-        );
-        Quantizer::Pq {
+        )?;
+        Ok(Quantizer::Pq {
             pq,
             rotation: Some(rot),
-        }
+        })
     } else {
         tracing::info!(stage = "pq k-means", m, iters, rows);
-        let pq = ProductQuantizer::train(&residuals, dim, m, ksub, iters, max_points, params.seed);
-        Quantizer::Pq { pq, rotation: None }
+        let pq = ProductQuantizer::train(&residuals, dim, m, ksub, iters, max_points, params.seed)?;
+        Ok(Quantizer::Pq { pq, rotation: None })
     }
 }

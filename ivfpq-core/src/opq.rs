@@ -22,6 +22,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 
+use crate::error::Result;
 use crate::kmeans;
 use crate::pq::ProductQuantizer;
 
@@ -139,9 +140,9 @@ pub(crate) fn train(
     rounds: usize,
     (pq_iters, max_points): (usize, usize),
     seed: u64,
-) -> (Rotation, ProductQuantizer) {
+) -> Result<(Rotation, ProductQuantizer)> {
     let all = x;
-    let x = subsample(all, dim, OPQ_ROWS, seed ^ 0x5a5a);
+    let x = subsample(all, dim, OPQ_ROWS, seed ^ 0x5a5a)?;
     let x = &x[..];
     let n = x.len() / dim;
     // A random start already spreads the variance evenly across sub-spaces; the rounds
@@ -150,12 +151,12 @@ pub(crate) fn train(
     let mut xr = vec![0.0f32; x.len()];
     rot.rotate_rows(x, &mut xr);
     let first = FIRST_PQ_ITERS.min(pq_iters);
-    let mut pq = ProductQuantizer::train(&xr, dim, m, ksub, first, max_points, seed);
+    let mut pq = ProductQuantizer::train(&xr, dim, m, ksub, first, max_points, seed)?;
     let mut codes = vec![0u8; n * m];
     let mut y = vec![0.0f32; x.len()];
     for round in 0..rounds {
-        pq.encode(&xr, &mut codes);
-        pq.decode(&codes, &mut y);
+        pq.encode(&xr, &mut codes)?;
+        pq.decode(&codes, &mut y)?;
         let err: f64 = xr
             .iter()
             .zip(&y)
@@ -167,19 +168,19 @@ pub(crate) fn train(
         };
         rot = next;
         rot.rotate_rows(x, &mut xr);
-        pq = pq.refine(&xr, ROUND_PQ_ITERS, seed.wrapping_add(round as u64));
+        pq = pq.refine(&xr, ROUND_PQ_ITERS, seed.wrapping_add(round as u64))?;
     }
     // Final codebooks from the last round's, on up to `ksub × max_points` caller rows
     // (as plain PQ trains), rotated.
-    let final_rows = subsample(all, dim, ksub.saturating_mul(max_points), seed ^ 0xf1);
+    let final_rows = subsample(all, dim, ksub.saturating_mul(max_points), seed ^ 0xf1)?;
     let mut xr = vec![0.0f32; final_rows.len()];
     rot.rotate_rows(&final_rows, &mut xr);
-    let pq = pq.refine(&xr, pq_iters, seed);
-    (rot, pq)
+    let pq = pq.refine(&xr, pq_iters, seed)?;
+    Ok((rot, pq))
 }
 
 /// Up to `cap` rows of `x`, drawn with a generator seeded by `seed`.
-fn subsample(x: &[f32], dim: usize, cap: usize, seed: u64) -> std::borrow::Cow<'_, [f32]> {
+fn subsample(x: &[f32], dim: usize, cap: usize, seed: u64) -> Result<std::borrow::Cow<'_, [f32]>> {
     kmeans::subsample(x, dim, cap, &mut StdRng::seed_from_u64(seed))
 }
 

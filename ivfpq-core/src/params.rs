@@ -151,7 +151,7 @@ impl IndexParams {
 }
 
 /// Up to four divisors of `dim`, nearest to `m` first.
-fn nearest_divisors(dim: usize, m: usize) -> Vec<usize> {
+pub(crate) fn nearest_divisors(dim: usize, m: usize) -> Vec<usize> {
     let mut d: Vec<usize> = (1..=dim).filter(|x| dim.is_multiple_of(*x)).collect();
     d.sort_by_key(|&x| (x.abs_diff(m), x));
     d.truncate(4);
@@ -181,6 +181,9 @@ impl IdFilter {
 /// The largest `k` a search accepts.
 pub const MAX_K: usize = 50_000;
 
+/// The most candidates a search keeps for a query, `k · refine_factor`.
+const MAX_CANDIDATES: usize = 1 << 30;
+
 /// Parameters of a search.
 #[derive(Clone, Debug)]
 pub struct SearchParams {
@@ -192,7 +195,7 @@ pub struct SearchParams {
     /// Rerank `k · refine_factor` PQ candidates with exact distances from the stored
     /// vectors. 1 means no rerank: distances are PQ estimates. With RaBitQ codes it is an
     /// upper bound: a candidate is reranked only while its lower bound can still enter
-    /// the top `k`.
+    /// the top `k`. At least 1, and `k · refine_factor` at most 2³⁰.
     pub refine_factor: usize,
     /// Adaptive refine: rerank candidates in PQ order and stop at the first whose PQ
     /// distance, less the error margin, cannot enter the top `k`; `refine_factor` is then
@@ -293,6 +296,20 @@ impl SearchParams {
             return Err(invalid(
                 "refine_factor",
                 "must be at least 1 (1 means no rerank)",
+            ));
+        }
+        if self
+            .k
+            .checked_mul(self.refine_factor)
+            .is_none_or(|c| c > MAX_CANDIDATES)
+        {
+            return Err(invalid(
+                "refine_factor",
+                format!(
+                    "{} is out of range: k · refine_factor = {} · {} candidates a query is over \
+                     the {MAX_CANDIDATES} allowed",
+                    self.refine_factor, self.k, self.refine_factor
+                ),
             ));
         }
         if let Some(r) = self.probe_ratio

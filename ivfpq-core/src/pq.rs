@@ -6,7 +6,10 @@
 
 use rayon::prelude::*;
 
+use crate::error::{IvfPqError, Result, invalid};
 use crate::kmeans::{self, KMeansParams, Nearest};
+use crate::params::nearest_divisors;
+use crate::validate::whole_rows;
 
 /// Centroids per sub-quantizer for 8-bit codes.
 pub const KSUB: usize = 256;
@@ -41,7 +44,7 @@ impl ProductQuantizer {
         codebooks: Vec<f32>,
     ) -> Option<ProductQuantizer> {
         let ok_k = ksub == KSUB || ksub == KSUB4;
-        if !ok_k || m == 0 || !dim.is_multiple_of(m) || codebooks.len() != dim * ksub {
+        if !ok_k || dim == 0 || m == 0 || !dim.is_multiple_of(m) || codebooks.len() != dim * ksub {
             return None;
         }
         let dsub = dim / m;
@@ -66,8 +69,12 @@ impl ProductQuantizer {
         })
     }
 
-    /// Trains `m` sub-quantizers on the `dim`-wide rows of `data` (at least 256 rows).
+    /// Trains `m` sub-quantizers on the `dim`-wide rows of `data` (at least `ksub` rows).
     /// Sub-spaces train in parallel, each with its own seed derived from `seed`.
+    ///
+    /// Errors name the parameter at fault: `dim` 0, `m` not a divisor of `dim`, `ksub`
+    /// neither 256 nor 16, `data` not whole rows or fewer than `ksub` of them, or
+    /// `max_points` 0.
     pub fn train(
         data: &[f32],
         dim: usize,
@@ -76,7 +83,16 @@ impl ProductQuantizer {
         iters: usize,
         max_points: usize,
         seed: u64,
-    ) -> Self {
+    ) -> Result<Self> {
+        check_shape(dim, m, ksub)?;
+        let n = whole_rows("data", data, dim)?;
+        if n < ksub {
+            return Err(IvfPqError::TooFewTrainingPoints {
+                param: "ksub",
+                need: ksub,
+                got: n,
+            });
+        }
         per_subspace(data, dim, m, ksub, |j, sub| {
             let p = KMeansParams {
                 k: ksub,
@@ -91,7 +107,10 @@ impl ProductQuantizer {
 
     /// Continues training from these codebooks for `iters` k-means iterations on every row
     /// of `data` (a warm start: OPQ retrains after each small change of its rotation).
-    pub fn refine(&self, data: &[f32], iters: usize, seed: u64) -> Self {
+    ///
+    /// Errors if `data` is not whole `dim`-wide rows.
+    pub fn refine(&self, data: &[f32], iters: usize, seed: u64) -> Result<Self> {
+        whole_rows("data", data, self.dim)?;
         let (dsub, k) = (self.dsub, self.ksub);
         per_subspace(data, self.dim, self.m, k, |j, sub| {
             let start = self.codebooks[j * k * dsub..(j + 1) * k * dsub].to_vec();
@@ -140,9 +159,22 @@ impl ProductQuantizer {
         &self.norms
     }
 
-    /// Encodes the `dim`-wide rows of `x` into `codes` (`n × m`, row-major).
-    pub fn encode(&self, x: &[f32], codes: &mut [u8]) {
-        let n = x.len() / self.dim;
+    /// Encodes the `dim`-wide rows of `x` into the first `n × m` bytes of `codes`
+    /// (row-major).
+    ///
+    /// Errors, writing nothing, if `x` is not whole rows
+    /// ([`IvfPqError::DimensionMismatch`]) or `codes` is shorter than `n × m`
+    /// ([`IvfPqError::BufferTooSmall`]).
+    pub fn encode(&self, x: &[f32], codes: &mut [u8]) -> Result<()> {
+        let n = whole_rows("x", x, self.dim)?;
+        let need = n * self.m;
+        if codes.len() < need {
+            return Err(IvfPqError::BufferTooSmall {
+                param: "codes",
+                need,
+                got: codes.len(),
+            });
+        }
         let mut labels = vec![0u32; n];
         let mut dists = vec![0f32; n];
         for j in 0..self.m {
@@ -165,10 +197,42 @@ impl ProductQuantizer {
                 codes[i * self.m + j] = l as u8;
             }
         }
+        Ok(())
     }
 
-    /// Reconstructs the vectors of `codes` (`n × m`) into `out` (`n × dim`).
-    pub fn decode(&self, codes: &[u8], out: &mut [f32]) {
+    /// Reconstructs the vectors of `codes` (`n × m`) into the first `n × dim` values of
+    /// `out`.
+    ///
+    /// Errors, writing nothing, if `codes` is not whole codes, holds a value beyond the
+    /// `ksub` codewords, or `out` is shorter than `n × dim`.
+    pub fn decode(&self, codes: &[u8], out: &mut [f32]) -> Result<()> {
+        if !codes.len().is_multiple_of(self.m) {
+            return Err(IvfPqError::DimensionMismatch {
+                param: "codes",
+                expected: self.m,
+                got: codes.len() % self.m,
+            });
+        }
+        let need = codes.len() / self.m * self.dim;
+        if out.len() < need {
+            return Err(IvfPqError::BufferTooSmall {
+                param: "out",
+                need,
+                got: out.len(),
+            });
+        }
+        if let Some(i) = codes.iter().position(|&c| c as usize >= self.ksub) {
+            return Err(invalid(
+                "codes",
+                format!(
+                    "code {} of row {}, sub-quantizer {}, is beyond the {} codewords",
+                    codes[i],
+                    i / self.m,
+                    i % self.m,
+                    self.ksub
+                ),
+            ));
+        }
         for (code, row) in codes
             .chunks_exact(self.m)
             .zip(out.chunks_exact_mut(self.dim))
@@ -178,7 +242,29 @@ impl ProductQuantizer {
                 row[j * self.dsub..(j + 1) * self.dsub].copy_from_slice(src);
             }
         }
+        Ok(())
     }
+}
+
+/// Checks a quantizer's shape: `dim` at least 1, `m` a divisor of it, `ksub` 256 or 16.
+fn check_shape(dim: usize, m: usize, ksub: usize) -> Result<()> {
+    if dim == 0 {
+        return Err(invalid("dim", "must be at least 1"));
+    }
+    if ksub != KSUB && ksub != KSUB4 {
+        return Err(invalid(
+            "ksub",
+            format!("{ksub}: must be {KSUB} (8-bit codes) or {KSUB4} (4-bit)"),
+        ));
+    }
+    if m == 0 || m > dim || !dim.is_multiple_of(m) {
+        return Err(IvfPqError::MDoesNotDivideDim {
+            dim,
+            m,
+            suggestions: nearest_divisors(dim, m.max(1)),
+        });
+    }
+    Ok(())
 }
 
 /// Trains the `m` sub-quantizers in parallel: `book(j, columns of sub-space j)` returns
@@ -188,15 +274,19 @@ fn per_subspace(
     dim: usize,
     m: usize,
     ksub: usize,
-    book: impl Fn(usize, &[f32]) -> Vec<f32> + Sync,
-) -> ProductQuantizer {
+    book: impl Fn(usize, &[f32]) -> Result<Vec<f32>> + Sync,
+) -> Result<ProductQuantizer> {
     let (dsub, n) = (dim / m, data.len() / dim);
     let books: Vec<Vec<f32>> = (0..m)
         .into_par_iter()
         .map(|j| book(j, &sub_columns(data, dim, j * dsub, dsub, n)))
-        .collect();
-    ProductQuantizer::from_codebooks(dim, m, ksub, books.concat())
-        .expect("shapes are consistent by construction")
+        .collect::<Result<_>>()?;
+    ProductQuantizer::from_codebooks(dim, m, ksub, books.concat()).ok_or_else(|| {
+        invalid(
+            "codebooks",
+            format!("k-means did not give {ksub} codewords for each of the {m} sub-quantizers"),
+        )
+    })
 }
 
 /// Copies columns `[start, start + width)` of the `n` rows of `x` into a dense buffer.

@@ -76,3 +76,22 @@ pub(crate) fn for_metric<'a>(
         std::borrow::Cow::Borrowed(data)
     }
 }
+
+/// The number of `dim`-wide rows in `data` (possibly none), or an error naming `dim` (if
+/// 0) or `param` (if `data` is not whole rows).
+pub(crate) fn whole_rows(param: &'static str, data: &[f32], dim: usize) -> Result<usize> {
+    if dim == 0 {
+        return Err(IvfPqError::InvalidParameter {
+            param: "dim",
+            message: "must be at least 1".into(),
+        });
+    }
+    if !data.len().is_multiple_of(dim) {
+        return Err(IvfPqError::DimensionMismatch {
+            param,
+            expected: dim,
+            got: data.len() % dim,
+        });
+    }
+    Ok(data.len() / dim)
+}

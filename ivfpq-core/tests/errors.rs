@@ -243,3 +243,158 @@ fn code_width_must_be_4_or_8_and_4_bit_defaults_to_dim_over_8() {
     );
     assert!(few.is_ok());
 }
+
+#[test]
+fn centroid_out_of_range_is_none() {
+    let index = small_index();
+    let model = index.model();
+    assert_eq!(model.centroid(0), Some(&model.centroids()[..DIM]));
+    assert_eq!(model.centroid(7), Some(&model.centroids()[7 * DIM..]));
+    assert_eq!(model.centroid(8), None);
+    assert_eq!(model.centroid(usize::MAX), None);
+}
+
+#[test]
+fn model_encode_checks_its_rows() {
+    let index = small_index();
+    let model = index.model();
+    let e = model.encode(&[0.5; DIM + 1]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            IvfPqError::DimensionMismatch {
+                param: "vectors",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mut nan = data(2);
+    nan[DIM + 1] = f32::NAN;
+    let msg = message(model.encode(&nan).unwrap_err());
+    assert!(msg.contains("row 1") && msg.contains("column 1"), "{msg}");
+    let (assign, codes) = model.encode(&data(3)).unwrap();
+    assert_eq!((assign.len(), codes.len()), (3, 3 * model.code_len()));
+    assert_eq!(model.encode(&[]).unwrap(), (Vec::new(), Vec::new()));
+}
+
+#[test]
+fn pq_encode_into_a_short_buffer_is_a_typed_error() {
+    let index = small_index();
+    let pq = index.model().pq().unwrap();
+    let x = data(5);
+    let mut codes = vec![7u8; 5 * pq.m() - 1];
+    let e = pq.encode(&x, &mut codes).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            IvfPqError::BufferTooSmall {
+                param: "codes",
+                need: 20,
+                got: 19
+            }
+        ),
+        "{e}"
+    );
+    assert!(codes.iter().all(|&c| c == 7), "nothing written on error");
+    let e = pq.encode(&x[..DIM + 3], &mut codes).unwrap_err();
+    assert!(
+        matches!(e, IvfPqError::DimensionMismatch { param: "x", .. }),
+        "{e}"
+    );
+    // A longer buffer is fine: the codes fill its start.
+    let mut codes = vec![0u8; 5 * pq.m() + 3];
+    pq.encode(&x, &mut codes).unwrap();
+    let mut back = vec![0.0; 5 * DIM - 1];
+    let e = pq.decode(&codes[..5 * pq.m()], &mut back).unwrap_err();
+    assert!(
+        matches!(e, IvfPqError::BufferTooSmall { param: "out", .. }),
+        "{e}"
+    );
+    let e = pq.decode(&codes[..5], &mut back).unwrap_err();
+    assert!(
+        matches!(e, IvfPqError::DimensionMismatch { param: "codes", .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn pq_train_names_the_bad_parameter() {
+    use ivfpq_core::{KSUB, KSUB4, ProductQuantizer};
+
+    let d = data(300);
+    let param = |e: IvfPqError| match e {
+        IvfPqError::InvalidParameter { param, .. }
+        | IvfPqError::DimensionMismatch { param, .. }
+        | IvfPqError::TooFewTrainingPoints { param, .. } => param,
+        IvfPqError::MDoesNotDivideDim { .. } => "m",
+        other => panic!("unexpected {other}"),
+    };
+    let train = |d: &[f32], dim, m, ksub, max_points| {
+        ProductQuantizer::train(d, dim, m, ksub, 2, max_points, 1)
+    };
+    assert_eq!(param(train(&d, 0, 4, KSUB, 256).unwrap_err()), "dim");
+    assert_eq!(param(train(&d, DIM, 0, KSUB, 256).unwrap_err()), "m");
+    assert_eq!(param(train(&d, DIM, 3, KSUB, 256).unwrap_err()), "m");
+    assert_eq!(param(train(&d, DIM, 4, 100, 256).unwrap_err()), "ksub");
+    assert_eq!(
+        param(train(&d[..7], DIM, 4, KSUB, 256).unwrap_err()),
+        "data"
+    );
+    assert_eq!(
+        param(train(&d[..DIM * 255], DIM, 4, KSUB, 256).unwrap_err()),
+        "ksub"
+    );
+    assert_eq!(
+        param(train(&d, DIM, 4, KSUB4, 0).unwrap_err()),
+        "max_points_per_centroid"
+    );
+    let pq = train(&d, DIM, 4, KSUB4, 256).unwrap();
+    // 4-bit codes hold values below 16 only.
+    let e = pq.decode(&[0, 1, 2, 16], &mut [0.0; DIM]).unwrap_err();
+    assert!(message(e).starts_with("codes:"));
+}
+
+#[test]
+fn kmeans_with_dimension_zero_is_an_error() {
+    use ivfpq_core::kmeans::{KMeansParams, subsample, train};
+    use rand::SeedableRng;
+
+    let p = KMeansParams {
+        k: 2,
+        iters: 2,
+        max_points_per_centroid: 256,
+        seed: 1,
+        spherical: false,
+    };
+    let e = train(&data(10), 0, &p).unwrap_err();
+    assert!(
+        matches!(e, IvfPqError::InvalidParameter { param: "dim", .. }),
+        "{e}"
+    );
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let e = subsample(&data(10), 0, 4, &mut rng).unwrap_err();
+    assert!(
+        matches!(e, IvfPqError::InvalidParameter { param: "dim", .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn refine_factor_is_bounded_by_the_candidates_a_query_keeps() {
+    let index = small_index();
+    let q = &data(1)[..DIM];
+    for p in [
+        SearchParams::new(5, 2).with_refine(usize::MAX),
+        SearchParams::new(5, 2).with_auto_refine(usize::MAX),
+        SearchParams::new(50_000, 2).with_refine(1 << 20),
+    ] {
+        let msg = message(index.search(q, &p).unwrap_err());
+        assert!(msg.starts_with("refine_factor:"), "{msg}");
+    }
+    assert!(
+        index
+            .search(q, &SearchParams::new(10, 2).with_refine(1000))
+            .is_ok()
+    );
+}

@@ -156,7 +156,7 @@ fn read_arrow(path: &Path, id_column: &str) -> Result<InputVectors> {
         append_batch(&mut out, &batch, id_column)
             .map_err(|msg| bad(&format!("record batch {i}"), msg))?;
     }
-    if out.dim == 0 {
+    if out.data.is_empty() {
         return Err(bad("arrow ipc", "no vector rows".into()));
     }
     Ok(out)
@@ -181,7 +181,14 @@ fn append_batch(
         ));
     }
     let list = col.as_fixed_size_list();
-    let dim = list.value_length() as usize;
+    let dim = usize::try_from(list.value_length()).unwrap_or(0);
+    if dim == 0 {
+        return Err(format!(
+            "vector column {:?} has width {}",
+            schema.field(vi).name(),
+            list.value_length()
+        ));
+    }
     if out.dim != 0 && dim != out.dim {
         return Err(format!(
             "vector width {dim} differs from earlier batches' {}",
@@ -189,17 +196,26 @@ fn append_batch(
         ));
     }
     out.dim = dim;
+    // A batch without rows adds nothing and says nothing of the id type: writers emit
+    // them (an empty first batch, a flush with nothing buffered).
+    if batch.num_rows() == 0 {
+        return Ok(());
+    }
+    // Whether this is the first batch with rows: the one that decides the id type.
+    let first = out.data.is_empty();
     let values = list.values().as_primitive::<Float32Type>();
     let start = list.offset() * dim;
-    out.data
-        .extend_from_slice(&values.values()[start..start + list.len() * dim]);
+    let rows = values
+        .values()
+        .get(start..start + list.len() * dim)
+        .ok_or("vector values are shorter than the column's rows")?;
+    out.data.extend_from_slice(rows);
     let Some(ids) = batch.column_by_name(id_column) else {
         return Ok(());
     };
     if ids.null_count() > 0 {
         return Err(format!("null ids in {id_column:?}"));
     }
-    let first = out.data.len() == list.len() * dim;
     let mismatch = || format!("{id_column:?} changes type between batches");
     match ids.data_type() {
         DataType::UInt64 | DataType::Int64 => {
@@ -307,6 +323,85 @@ mod tests {
             let e = parse_npy(&bytes, path).unwrap_err().to_string();
             assert!(e.contains(words), "{words}: {e}");
         }
+    }
+
+    /// An Arrow IPC file of `batches`, each `(ids, rows)` of 2-wide vectors, written by
+    /// `FileWriter` with the id column typed as the ids are.
+    fn arrow_file(name: &str, batches: &[(IdCol, Vec<f32>)]) -> std::path::PathBuf {
+        use std::sync::Arc;
+
+        use arrow_array::builder::{FixedSizeListBuilder, Float32Builder};
+        use arrow_array::{ArrayRef, StringArray, UInt64Array};
+        use arrow_schema::{Field, Schema};
+
+        let id_type = match &batches[0].0 {
+            IdCol::U64(_) => DataType::UInt64,
+            IdCol::Str(_) => DataType::Utf8,
+        };
+        let item = Arc::new(Field::new("item", DataType::Float32, false));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", id_type, false),
+            Field::new("vector", DataType::FixedSizeList(item.clone(), 2), false),
+        ]));
+        let path = std::env::temp_dir().join(format!("ivfpq-input-{}-{name}", std::process::id()));
+        let file = File::create(&path).unwrap();
+        let mut w = arrow_ipc::writer::FileWriter::try_new(file, &schema).unwrap();
+        for (ids, rows) in batches {
+            let ids: ArrayRef = match ids {
+                IdCol::U64(v) => Arc::new(UInt64Array::from(v.clone())),
+                IdCol::Str(v) => Arc::new(StringArray::from(v.clone())),
+            };
+            let mut b =
+                FixedSizeListBuilder::new(Float32Builder::new(), 2).with_field(item.clone());
+            for row in rows.chunks_exact(2) {
+                b.values().append_slice(row);
+                b.append(true);
+            }
+            let batch = RecordBatch::try_new(schema.clone(), vec![ids, Arc::new(b.finish())]);
+            w.write(&batch.unwrap()).unwrap();
+        }
+        w.finish().unwrap();
+        path
+    }
+
+    /// An id column of [`arrow_file`].
+    enum IdCol {
+        U64(Vec<u64>),
+        Str(Vec<&'static str>),
+    }
+
+    #[test]
+    fn arrow_batches_without_rows_do_not_decide_the_id_type() {
+        let path = arrow_file(
+            "empty-first.arrow",
+            &[
+                (IdCol::U64(vec![]), vec![]),
+                (IdCol::U64(vec![7, 9]), vec![1.0, 2.0, 3.0, 4.0]),
+                (IdCol::U64(vec![]), vec![]),
+                (IdCol::U64(vec![11]), vec![5.0, 6.0]),
+            ],
+        );
+        let v = read_vectors(&path, "id").unwrap();
+        assert_eq!(v.dim, 2);
+        assert_eq!(v.data, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(v.ids, InputIds::Numbers(vec![7, 9, 11]));
+        std::fs::remove_file(&path).unwrap();
+
+        let path = arrow_file(
+            "empty-first-str.arrow",
+            &[
+                (IdCol::Str(vec![]), vec![]),
+                (IdCol::Str(vec!["a"]), vec![1.0, 2.0]),
+            ],
+        );
+        let v = read_vectors(&path, "id").unwrap();
+        assert_eq!(v.ids, InputIds::Strings(vec!["a".into()]));
+        std::fs::remove_file(&path).unwrap();
+
+        let path = arrow_file("all-empty.arrow", &[(IdCol::U64(vec![]), vec![])]);
+        let e = read_vectors(&path, "id").unwrap_err().to_string();
+        assert!(e.contains("no vector rows"), "{e}");
+        std::fs::remove_file(&path).unwrap();
     }
 
     /// The seeds of the `npy` fuzz target parse to their shapes.

@@ -31,6 +31,13 @@ fn read_vecs(path: &Path) -> Result<(Vec<u32>, usize)> {
 /// Parses the bytes of a `.fvecs`/`.ivecs` file into raw 32-bit words (`n × dim`) and
 /// `dim`; `path` only names the file in errors. Any input gives a value or an error.
 pub fn parse_vecs(bytes: &[u8], path: &Path) -> Result<(Vec<u32>, usize)> {
+    if bytes.is_empty() {
+        return Err(IoError::format(
+            path,
+            "record 0",
+            "the file is empty: it holds no vectors",
+        ));
+    }
     if bytes.len() < 4 || !bytes.len().is_multiple_of(4) {
         return Err(IoError::format(
             path,
@@ -173,8 +180,10 @@ impl Dataset {
         })
     }
 
-    /// Writes the folder (all four files).
+    /// Writes the folder (all four files). The shapes are checked first, so a dataset
+    /// that [`Dataset::load`] could not read back is an error before anything is written.
     pub fn save(&self, dir: &Path) -> Result<()> {
+        self.check_shape(dir)?;
         fs::create_dir_all(dir).map_err(|e| IoError::os(dir, e))?;
         write_fvecs(&dir.join("base.fvecs"), &self.base, self.dim)?;
         write_fvecs(&dir.join("query.fvecs"), &self.queries, self.dim)?;
@@ -184,6 +193,39 @@ impl Dataset {
             "queries": self.queries.len() / self.dim, "k_gt": self.gt_k, "source": "ivfpq synthetic",
         });
         write_atomic(&dir.join("meta.json"), meta.to_string().as_bytes())
+    }
+
+    /// Checks that base, queries and ground truth are non-empty whole rows that agree in
+    /// number; `dir` names the folder in the error.
+    fn check_shape(&self, dir: &Path) -> Result<()> {
+        let rows = |name: &str, len: usize, width: usize, what: &str| {
+            if width == 0 {
+                return Err(IoError::format(
+                    dir.join(name),
+                    "rows",
+                    format!("{what} must be at least 1"),
+                ));
+            }
+            if len == 0 || !len.is_multiple_of(width) {
+                return Err(IoError::format(
+                    dir.join(name),
+                    "rows",
+                    format!("{len} values do not form one or more rows of {width}"),
+                ));
+            }
+            Ok(len / width)
+        };
+        rows("base.fvecs", self.base.len(), self.dim, "dim")?;
+        let nq = rows("query.fvecs", self.queries.len(), self.dim, "dim")?;
+        let ngt = rows("gt.ivecs", self.gt.len(), self.gt_k, "gt_k")?;
+        if ngt != nq {
+            return Err(IoError::format(
+                dir.join("gt.ivecs"),
+                "rows",
+                format!("{ngt} ground-truth rows differ from the {nq} queries"),
+            ));
+        }
+        Ok(())
     }
 
     /// Mean fraction of each query's true `k` nearest found among its first `k` results
@@ -233,6 +275,75 @@ mod tests {
                 .to_string()
                 .contains("record 1")
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_empty_file_is_reported_as_empty() {
+        let e = parse_vecs(&[], Path::new("q.fvecs"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("q.fvecs") && e.contains("empty"), "{e}");
+        assert!(!e.contains("4-byte"), "{e}");
+    }
+
+    #[test]
+    fn save_checks_every_shape_before_writing_anything() {
+        let dir = std::env::temp_dir().join(format!("ivfpq-vecs-save-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let good = Dataset {
+            base: vec![0.5; 6],
+            queries: vec![1.0; 2],
+            gt: vec![0, 1],
+            gt_k: 2,
+            dim: 2,
+            metric: Metric::L2,
+        };
+        let cases = [
+            (
+                Dataset {
+                    base: Vec::new(),
+                    ..good.clone()
+                },
+                "base.fvecs",
+            ),
+            (
+                Dataset {
+                    dim: 0,
+                    ..good.clone()
+                },
+                "dim",
+            ),
+            (
+                Dataset {
+                    queries: vec![1.0; 3],
+                    ..good.clone()
+                },
+                "query.fvecs",
+            ),
+            (
+                Dataset {
+                    gt_k: 0,
+                    ..good.clone()
+                },
+                "gt_k",
+            ),
+            (
+                Dataset {
+                    gt: vec![0, 1, 2, 0],
+                    ..good.clone()
+                },
+                "ground-truth",
+            ),
+        ];
+        for (ds, words) in cases {
+            let e = ds.save(&dir).unwrap_err().to_string();
+            assert!(e.contains(words), "{words}: {e}");
+            assert!(!dir.exists(), "{words}: the folder was created");
+        }
+        good.save(&dir).unwrap();
+        let back = Dataset::load(&dir).unwrap();
+        assert_eq!((back.base, back.gt_k), (good.base, 2));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

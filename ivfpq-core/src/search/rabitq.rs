@@ -125,7 +125,10 @@ impl QueryBatch<'_> {
                 }
                 // Over the table budget: rotate this probe's residual instead.
                 None => {
-                    let c = self.model.centroid(l as usize);
+                    // Probes are partitions of this model, so `l` is in range.
+                    let Some(c) = self.model.centroid(l as usize) else {
+                        return;
+                    };
                     let r: Vec<f32> = q.query.iter().zip(c).map(|(a, b)| a - b).collect();
                     let mut y = vec![0.0f32; rq.dim_pad()];
                     rq.rotate(self.kern, &r, &mut y);

@@ -8,14 +8,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ivfpq::core::{
     IndexParams, IvfPqIndex, IvfPqModel, Metric, QueryBatch, SearchParams, VectorStorage,
 };
-use ivfpq::datasets::{SynthSpec, synthetic};
+use ivfpq::datasets::{SynthSpec, try_synthetic};
 use ivfpq::io::Dataset;
 
-use crate::code_args::{CodeArgs, describe};
+use crate::code_args::{CodeArgs, describe, kind};
 use crate::probe_arg::ProbeRatio;
 use crate::refine_arg::Refine;
-use crate::report::{Val, emit};
+use crate::report::{Rows, Val};
 use crate::scan_args::ScanArgs;
+use crate::vectors_arg::VectorsArg;
 
 /// Options of `ivfpq bench`.
 #[derive(Args)]
@@ -34,11 +35,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 8)]
     bits: u32,
     /// Comma-separated nprobe values.
-    #[arg(long, default_value = "1,2,4,8,16,32,64", value_delimiter = ',')]
+    #[arg(long, default_value = "4,8,16,32,64", value_delimiter = ',')]
     nprobe: Vec<usize>,
     /// Comma-separated refine factors: N reranks k·N candidates (1 = no rerank); auto
     /// (or auto:N, at most k·N) stops once no further candidate can enter the top k.
-    #[arg(long, default_value = "1,4", value_delimiter = ',')]
+    #[arg(long, default_value = "1,4,16", value_delimiter = ',')]
     refine: Vec<Refine>,
     /// Comma-separated adaptive probing ratios (l2, cosine): beyond the nearest
     /// nprobe/4 lists, probe a list only while its coarse distance is at most this times
@@ -47,8 +48,8 @@ pub struct BenchArgs {
     probe_ratio: Vec<ProbeRatio>,
     #[command(flatten)]
     scan: ScanArgs,
-    /// Threads for build and search (default: all cores).
-    #[arg(long)]
+    /// Threads for build and search, 1 to 4096 (default: all cores).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     threads: Option<usize>,
     /// Append one JSON object per row to this file.
     #[arg(long)]
@@ -56,24 +57,29 @@ pub struct BenchArgs {
     /// RNG seed for training.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Storage of refine vectors: f32 or f16.
-    #[arg(long, default_value = "f32")]
-    storage: String,
+    /// Refine vectors stored with the codes.
+    #[arg(long, alias = "storage", value_enum, default_value_t = VectorsArg::F32)]
+    vectors: VectorsArg,
+    /// Print each row as `key=value` pairs, the format of the FAISS and hnswlib harness
+    /// (docs/benchmarks.md), instead of a table.
+    #[arg(long)]
+    keys: bool,
     /// Also split the rows into this many shards of the same model and search them as a
     /// collection (rows with engine=ivfpq-collection), timed alternately with the single
     /// index.
     #[arg(long)]
     shards: Option<usize>,
-    /// Time each setting this many times and report the median QPS (the machine is noisy).
-    #[arg(long, default_value_t = 1)]
+    /// Time each setting this many times (1 to 1000) and report the median QPS (the
+    /// machine is noisy).
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
     repeat: usize,
     #[command(flatten)]
     codes: CodeArgs,
-    /// Synthetic dataset: base vectors.
-    #[arg(long, default_value_t = 100_000)]
+    /// Synthetic dataset: base vectors (at least 1).
+    #[arg(long, default_value_t = 100_000, value_parser = crate::at_least_one())]
     synth_n: usize,
-    /// Synthetic dataset: dimension.
-    #[arg(long, default_value_t = 128)]
+    /// Synthetic dataset: dimension (at least 1).
+    #[arg(long, default_value_t = 128, value_parser = crate::at_least_one())]
     synth_dim: usize,
     /// Synthetic dataset: metric.
     #[arg(long, default_value = "l2")]
@@ -89,11 +95,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
-    let storage = match a.storage.as_str() {
-        "f32" => VectorStorage::F32,
-        "f16" => VectorStorage::F16,
-        other => return Err(format!("--storage {other:?}: use f32 or f16").into()),
-    };
+    let storage = a.vectors.storage();
     let (ds, name) = match &a.dataset {
         Some(dir) => (Dataset::load(dir)?, dir.display().to_string()),
         None => {
@@ -107,7 +109,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 "generating synthetic {}x{} with exact ground truth",
                 spec.n, spec.dim
             ));
-            let ds = pool.install(|| synthetic(&spec));
+            let ds = pool.install(|| try_synthetic(&spec))?;
             spin.finish_and_clear();
             (
                 ds,
@@ -135,15 +137,15 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let spin = spinner("training (coarse k-means, then the codes)");
     let model = pool.install(|| IvfPqModel::train(&ds.base, ds.dim, &params))?;
     spin.finish_and_clear();
-    let codes = describe(&model);
+    let (codes, code_kind) = (describe(&model), kind(&model));
     let m = model.pq().map_or(0, |pq| pq.m());
-    println!(
+    outln!(
         "# {name}: n={n} dim={} queries={nq} metric={} nlist={nlist} codes={codes} {} threads={threads} simd={}",
         ds.dim,
         ds.metric,
         a.scan.describe(),
         ivfpq::simd::level()
-    );
+    )?;
     let train_s = t0.elapsed().as_secs_f64();
     let mut index = IvfPqIndex::new(model.into(), storage);
     let bar = ProgressBar::new(n as u64).with_style(
@@ -171,7 +173,8 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let code_bytes = stored as f64 / n as f64;
     let row_bytes = match storage {
         VectorStorage::F16 => 2 * ds.dim,
-        _ => 4 * ds.dim,
+        VectorStorage::F32 => 4 * ds.dim,
+        _ => 0,
     };
     let coll = if let Some(shards) = a.shards.filter(|&s| s > 0) {
         let spin = spinner(&format!("writing {shards} shards as a collection"));
@@ -181,6 +184,11 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         None
     };
+    let mut out = Rows::new(!a.keys, a.json.as_deref());
+    out.header(&format!(
+        "trained in {train_s:.2} s, built in {build_s:.2} s; {:.1} bytes a vector ({code_bytes:.1} of codes, {row_bytes} of refine vector)",
+        code_bytes + row_bytes as f64
+    ))?;
     let settings = a.refine.iter().flat_map(|&r| {
         let nprobe = &a.nprobe;
         a.probe_ratio
@@ -197,7 +205,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         let mut res = Vec::new();
         let (mut exact, mut probed) = (0, 0);
         let (mut coll_times, mut coll_found) = (Vec::new(), Vec::new());
-        for _ in 0..a.repeat.max(1) {
+        for _ in 0..a.repeat {
             if let Some(c) = &coll {
                 let (found, secs) = crate::bench_collection::search(c, &ds.queries, &sp, &pool)?;
                 coll_found = found;
@@ -219,7 +227,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         let row = [
             ("engine", Val::Str("ivfpq".into())),
             ("nlist", Val::Int(nlist as u64)),
-            ("codes", Val::Str(codes.clone())),
+            ("codes", Val::Str(code_kind.into())),
             ("m", Val::Int(m as u64)),
             ("nprobe", Val::Int(nprobe as u64)),
             ("refine", refine.value()),
@@ -238,8 +246,13 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 "bytes_per_vector",
                 Val::Float(code_bytes + row_bytes as f64),
             ),
+            ("vectors", Val::Str(a.vectors.name().into())),
+            ("opq", Val::Str(code_kind.ends_with("opq").to_string())),
+            ("shared_table", Val::Str(a.scan.shared_table().to_string())),
+            ("epsilon", Val::Float(f64::from(a.scan.epsilon()))),
+            ("repeat", Val::Int(a.repeat as u64)),
         ];
-        emit(&row, a.json.as_deref())?;
+        out.row(&row)?;
         if coll.is_some() {
             coll_times.sort_by(f64::total_cmp);
             let dt = coll_times[coll_times.len() / 2];
@@ -253,7 +266,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             crow.push(("shards", Val::Int(a.shards.unwrap_or(0) as u64)));
-            emit(&crow, a.json.as_deref())?;
+            out.row(&crow)?;
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use ivfpq::core::{IndexParams, IvfPqIndex, VectorStorage};
+use ivfpq::core::{IndexParams, IvfPqIndex};
 use ivfpq::io::{
     InputIds, Shard, is_url, read_vectors, upload_file, write_model, write_shard_labeled,
 };
@@ -11,6 +11,7 @@ use ivfpq::io::{
 use crate::bench::spinner;
 use crate::code_args::{CodeArgs, describe};
 use crate::store::StoreArgs;
+use crate::vectors_arg::VectorsArg;
 
 /// Options of `ivfpq build`.
 #[derive(Args)]
@@ -33,9 +34,9 @@ pub struct BuildArgs {
     /// Bits per code: PQ 8, or 4 for fast-scan; RaBitQ 1 to 8 a coordinate.
     #[arg(long, default_value_t = 8)]
     bits: u32,
-    /// Refine vectors stored in the shard: f32, f16 or none.
-    #[arg(long, default_value = "f32")]
-    vectors: String,
+    /// Refine vectors stored in the shard.
+    #[arg(long, value_enum, default_value_t = VectorsArg::F32)]
+    vectors: VectorsArg,
     /// Id column of Arrow input (u64, i64 or string); without it rows are numbered.
     #[arg(long, default_value = "id")]
     id_column: String,
@@ -56,12 +57,7 @@ pub struct BuildArgs {
 }
 
 pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let storage = match a.vectors.as_str() {
-        "f32" => VectorStorage::F32,
-        "f16" => VectorStorage::F16,
-        "none" => VectorStorage::None,
-        other => return Err(format!("--vectors {other:?}: expected f32, f16 or none").into()),
-    };
+    let storage = a.vectors.storage();
     let store = a.store.store_options()?;
     let sp = spinner(&format!("reading {}", a.input.display()));
     let input = read_vectors(&a.input, &a.id_column)?;
@@ -112,13 +108,13 @@ pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
         write_shard_labeled(&index, labels.as_deref(), Path::new(&a.output))?
     };
     sp.finish_and_clear();
-    println!(
+    outln!(
         "wrote {} ({len} bytes): {n} vectors, dim {}, nlist {}, codes {}, metric {}, build {build_s:.2}s",
         a.output,
         input.dim,
         index.model().nlist(),
         describe(index.model()),
         index.metric()
-    );
+    )?;
     Ok(())
 }

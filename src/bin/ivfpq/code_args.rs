@@ -1,8 +1,13 @@
 //! The training options shared by `ivfpq build` and `ivfpq bench`: code type, OPQ and
 //! the coarse k-means iterations.
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, ValueEnum};
 use ivfpq::core::{CodeKind, IndexParams, IvfPqModel};
+
+/// The most k-means iterations or OPQ rounds the command line takes: more is a typo, and
+/// would train for ever.
+const MAX_ITERS: u64 = 10_000;
 
 /// The code type, as the command line spells it.
 #[derive(Clone, Copy, ValueEnum)]
@@ -23,11 +28,21 @@ pub struct CodeArgs {
     /// false for l2; PQ only).
     #[arg(long)]
     opq: Option<bool>,
-    /// OPQ rounds (each updates the rotation and refits the codebooks).
-    #[arg(long, default_value_t = IndexParams::default().opq_iters)]
+    /// OPQ rounds, 0 to 10000 (each updates the rotation and refits the codebooks).
+    #[arg(
+        long,
+        default_value_t = IndexParams::default().opq_iters,
+        value_parser = RangedU64ValueParser::<usize>::new().range(0..=MAX_ITERS)
+    )]
     opq_iters: usize,
-    /// Coarse k-means iterations (the partitions; FAISS's default is 25).
-    #[arg(long, default_value_t = IndexParams::default().kmeans_iters)]
+    /// Coarse k-means iterations, 1 to 10000 (the partitions). FAISS's IVF indexes train
+    /// theirs with 10 (`Level1Quantizer` sets `cp.niter = 10`; `ClusteringParameters`
+    /// defaults to 25).
+    #[arg(
+        long,
+        default_value_t = IndexParams::default().kmeans_iters,
+        value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_ITERS)
+    )]
     kmeans_iters: usize,
 }
 
@@ -61,5 +76,15 @@ pub fn describe(model: &IvfPqModel) -> String {
             }
         ),
         None => format!("rabitq bits={}", model.nbits()),
+    }
+}
+
+/// A model's code type alone, `pq`, `pq+opq` or `rabitq`: the `codes` key of a bench row,
+/// whose `m` and `bits` are keys of their own.
+pub fn kind(model: &IvfPqModel) -> &'static str {
+    match (model.pq(), model.rotation()) {
+        (Some(_), Some(_)) => "pq+opq",
+        (Some(_), None) => "pq",
+        (None, _) => "rabitq",
     }
 }

@@ -153,7 +153,7 @@ pub fn run(cmd: CollectionCommand) -> Res {
         CollectionCommand::Add(a) => {
             let c = Collection::open(&a.uri, options(&a.store, None)?)?;
             let v = c.add_shard_files(&a.shards)?;
-            println!("{}: version {v}: added {} shards", a.uri, a.shards.len());
+            outln!("{}: version {v}: added {} shards", a.uri, a.shards.len())?;
             Ok(())
         }
         CollectionCommand::Search(a) => search(a),
@@ -175,41 +175,58 @@ pub fn run(cmd: CollectionCommand) -> Res {
         }
         CollectionCommand::Versions(a) => {
             let c = Collection::open(&a.uri, options(&a.store, None)?)?;
-            println!(
+            outln!(
                 "{:>8}  {:>14}  {:>7}  {:>12}  operation",
-                "version", "time_ms", "shards", "rows"
-            );
+                "version",
+                "time_ms",
+                "shards",
+                "rows"
+            )?;
             for v in c.versions()? {
-                println!(
+                outln!(
                     "{:>8}  {:>14}  {:>7}  {:>12}  {}",
-                    v.version, v.timestamp_ms, v.shards, v.rows, v.operation
-                );
+                    v.version,
+                    v.timestamp_ms,
+                    v.shards,
+                    v.rows,
+                    v.operation
+                )?;
             }
             Ok(())
         }
         CollectionCommand::Inspect(a) => {
             let c = open_at(&a, options(&a.store, None)?)?;
             let m = c.manifest();
-            println!(
+            outln!(
                 "collection {}  version {}  ({})",
-                a.uri, m.version, m.operation
-            );
-            println!("dim {}  metric {}  rows {}", m.dim, m.metric, m.rows());
+                a.uri,
+                m.version,
+                m.operation
+            )?;
+            outln!("dim {}  metric {}  rows {}", m.dim, m.metric, m.rows())?;
             match &m.model {
-                Some(r) => println!("model {} ({})", r.hash, r.path),
-                None => {
-                    println!("model: none (shards trained separately; searches rerank exactly)")
-                }
+                Some(r) => outln!("model {} ({})", r.hash, r.path)?,
+                None => outln!("model: none (shards trained separately; searches rerank exactly)")?,
             }
-            println!(
+            outln!(
                 "{:>5}  {:>12}  {:>14}  {:>8}  {:>16}  {:>5}  path",
-                "shard", "rows", "bytes", "checksum", "model", "store"
-            );
+                "shard",
+                "rows",
+                "bytes",
+                "checksum",
+                "model",
+                "store"
+            )?;
             for (i, s) in m.shards.iter().enumerate() {
-                println!(
+                outln!(
                     "{i:>5}  {:>12}  {:>14}  {:08x}  {:>16}  {:>5}  {}",
-                    s.rows, s.bytes, s.checksum, s.model_hash, s.storage, s.path
-                );
+                    s.rows,
+                    s.bytes,
+                    s.checksum,
+                    s.model_hash,
+                    s.storage,
+                    s.path
+                )?;
             }
             Ok(())
         }
@@ -236,7 +253,7 @@ fn create(a: CreateArgs) -> Res {
         }
     };
     let m = c.manifest();
-    println!(
+    outln!(
         "created {}: version {}, dim {}, metric {}, model {}",
         a.uri,
         m.version,
@@ -245,7 +262,7 @@ fn create(a: CreateArgs) -> Res {
         m.model
             .as_ref()
             .map_or("none (separately trained)", |r| r.hash.as_str())
-    );
+    )?;
     Ok(())
 }
 

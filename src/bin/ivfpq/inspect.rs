@@ -22,20 +22,22 @@ pub fn run(a: InspectArgs) -> Result<(), Box<dyn std::error::Error>> {
     let shard = Shard::open(&a.location, &a.store.open_options()?)?;
     let h = shard.header();
     let (f, d) = (shard.footer(), shard.directory());
-    println!(
+    outln!(
         "file       {} ({} bytes, format version {})",
         shard.name(),
         f.file_len,
         ivfpq::io::shard::layout::VERSION
-    );
-    println!("metric     {}", h.metric);
-    println!(
+    )?;
+    outln!("metric     {}", h.metric)?;
+    outln!(
         "vectors    {} rows, dim {}, refine vectors {:?}",
-        f.rows, h.dim, h.storage
-    );
-    println!("string ids {}", if h.labels { "yes" } else { "no" });
+        f.rows,
+        h.dim,
+        h.storage
+    )?;
+    outln!("string ids {}", if h.labels { "yes" } else { "no" })?;
     match h.codes {
-        CodeKind::Pq => println!(
+        CodeKind::Pq => outln!(
             "model      nlist {}, m {} × {} codewords (dsub {}), {}-bit PQ codes, {}",
             h.nlist,
             h.m,
@@ -47,31 +49,35 @@ pub fn run(a: InspectArgs) -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 "no rotation"
             }
-        ),
-        CodeKind::Rabitq => println!(
+        )?,
+        CodeKind::Rabitq => outln!(
             "model      nlist {}, RaBitQ {} bits a coordinate, random rotation {} × {}",
-            h.nlist, h.bits, h.m, h.m
-        ),
+            h.nlist,
+            h.bits,
+            h.m,
+            h.m
+        )?,
     }
     let mut sizes = shard.partition_sizes();
     sizes.sort_unstable();
     let empty = sizes.iter().filter(|&&s| s == 0).count();
-    println!(
-        "partitions min {}, median {}, max {} rows; {empty} empty",
-        sizes[0],
-        sizes[sizes.len() / 2],
-        sizes[sizes.len() - 1]
-    );
-    println!(
+    match (sizes.first(), sizes.last()) {
+        (Some(min), Some(max)) => outln!(
+            "partitions min {min}, median {}, max {max} rows; {empty} empty",
+            sizes[sizes.len() / 2]
+        )?,
+        _ => outln!("partitions none")?,
+    }
+    outln!(
         "checksums  directory {:08x}, centroids {:08x}, codebooks {:08x}, {} partition lists (CRC32C)",
         f.dir_crc,
         d.centroids.crc,
         d.codebooks.crc,
         d.entries.len()
-    );
+    )?;
     if a.verify {
         shard.verify()?;
-        println!("verify     every section and row checksum matches");
+        outln!("verify     every section and row checksum matches")?;
     }
     Ok(())
 }

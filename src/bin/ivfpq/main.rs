@@ -1,5 +1,14 @@
 //! `ivfpq`: build, search and benchmark IVF-PQ indexes from the command line.
 
+/// `println!` that returns the write's `io::Result` instead of panicking, so that a
+/// closed pipe (`ivfpq ... | head`) ends the command quietly (see [`broken_pipe`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod bench;
 mod bench_collection;
 mod build;
@@ -14,9 +23,12 @@ mod scan_args;
 mod search;
 mod store;
 mod synth;
+mod vectors_arg;
 
+use std::error::Error;
 use std::process::ExitCode;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
 
 /// IVF-PQ vector search: build, search and benchmark.
@@ -30,7 +42,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build an index on a dataset folder (or a built-in synthetic one) and print recall
-    /// and QPS per setting, in the same keys as shared/bench/peers.py.
+    /// and QPS per setting, as a table (or with --keys in the FAISS and hnswlib harness's
+    /// key=value form).
     Bench(bench::BenchArgs),
     /// Build one shard file from a vector file (.fvecs, .npy, Arrow IPC).
     Build(build::BuildArgs),
@@ -71,17 +84,39 @@ fn main() -> ExitCode {
                 .iter()
                 .map(|l| l.to_string())
                 .collect();
-            println!("active={level}  available={}", all.join(","));
-            Ok(())
+            outln!("active={level}  available={}", all.join(",")).map_err(Into::into)
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`ivfpq search ... | head`): nothing is wrong, stop quietly.
+        Err(e) if broken_pipe(e.as_ref()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `e`, or any error in its source chain, is an `io::Error` of kind
+/// `BrokenPipe`: stdout was closed by the reading end.
+fn broken_pipe(e: &(dyn Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// Parser of a count that must be at least 1 (`--batch`, `synth --n`, ...).
+fn at_least_one() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..)
 }
 
 /// `tracing` to stderr, filtered by `RUST_LOG` (default: warnings).

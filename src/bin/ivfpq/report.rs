@@ -1,4 +1,5 @@
-//! Result rows in the `key=value` form of shared/bench/peers.py, plus JSON lines.
+//! Result rows: an aligned table, or the `key=value` form of the FAISS and hnswlib
+//! harness (`docs/benchmarks.md`), plus JSON lines.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -36,8 +37,80 @@ fn trim(s: &str) -> &str {
     }
 }
 
+/// `bench`'s rows as they come: a table on stdout (or `key=value` lines), and JSON lines
+/// appended to a file if given.
+pub struct Rows<'a> {
+    table: bool,
+    json: Option<&'a Path>,
+    started: bool,
+}
+
+/// The table's columns: key, title, width.
+const COLUMNS: [(&str, &str, usize); 8] = [
+    ("engine", "engine", 16),
+    ("nprobe", "nprobe", 6),
+    ("refine", "refine", 7),
+    ("probe_ratio", "ratio", 5),
+    ("recall", "recall", 7),
+    ("qps", "QPS", 9),
+    ("probes_per_query", "probes", 7),
+    ("exact_per_query", "exact", 7),
+];
+
+impl<'a> Rows<'a> {
+    /// Rows as a table (`table`) or as `key=value` lines; each also to `json`.
+    pub fn new(table: bool, json: Option<&'a Path>) -> Self {
+        Rows {
+            table,
+            json,
+            started: false,
+        }
+    }
+
+    /// A `#` comment line before the rows.
+    pub fn header(&mut self, text: &str) -> std::io::Result<()> {
+        outln!("# {text}")
+    }
+
+    /// One row.
+    pub fn row(&mut self, row: &[(&str, Val)]) -> std::io::Result<()> {
+        if !self.table {
+            return emit(row, self.json);
+        }
+        if !self.started {
+            self.started = true;
+            outln!(
+                "# recall: recall@10 against the exact neighbours. QPS: the whole query batch on \
+                 all threads. probes, exact: lists scanned and exact distances computed a query."
+            )?;
+            let titles: Vec<String> = COLUMNS
+                .iter()
+                .map(|&(_, t, w)| format!("{t:>w$}"))
+                .collect();
+            outln!("{}", titles.join(" "))?;
+        }
+        let cells: Vec<String> = COLUMNS
+            .iter()
+            .map(|&(key, _, w)| {
+                let v = row.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+                let text = match v {
+                    Some(Val::Int(i)) => i.to_string(),
+                    Some(Val::Float(f)) if key == "recall" => format!("{f:.4}"),
+                    Some(Val::Float(f)) if key == "qps" => format!("{f:.0}"),
+                    Some(Val::Float(f)) => format!("{f:.1}"),
+                    Some(Val::Str(s)) => s.clone(),
+                    None => "-".into(),
+                };
+                format!("{text:>w$}")
+            })
+            .collect();
+        outln!("{}", cells.join(" "))?;
+        append_json(row, self.json)
+    }
+}
+
 /// Prints a row and appends it to `json` if given.
-pub fn emit(row: &[(&str, Val)], json: Option<&Path>) -> std::io::Result<()> {
+fn emit(row: &[(&str, Val)], json: Option<&Path>) -> std::io::Result<()> {
     let line: Vec<String> = row
         .iter()
         .map(|(k, v)| match v {
@@ -46,7 +119,12 @@ pub fn emit(row: &[(&str, Val)], json: Option<&Path>) -> std::io::Result<()> {
             Val::Str(s) => format!("{k}={s}"),
         })
         .collect();
-    println!("{}", line.join("  "));
+    outln!("{}", line.join("  "))?;
+    append_json(row, json)
+}
+
+/// Appends `row` to `json` as one JSON object, if given.
+fn append_json(row: &[(&str, Val)], json: Option<&Path>) -> std::io::Result<()> {
     if let Some(path) = json {
         let obj: serde_json::Map<String, serde_json::Value> = row
             .iter()

@@ -26,6 +26,16 @@ impl ScanArgs {
         }
     }
 
+    /// RaBitQ's error bound (ε₀).
+    pub fn epsilon(self) -> f32 {
+        self.epsilon
+    }
+
+    /// Whether cosine probes share the query's table.
+    pub fn shared_table(self) -> bool {
+        self.shared_table
+    }
+
     /// The options as `bench` prints them in its header.
     pub fn describe(self) -> String {
         let table = if self.shared_table {

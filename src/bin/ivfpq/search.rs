@@ -1,5 +1,6 @@
 //! `ivfpq search`: query a shard file (local or on object storage) and write the results.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -28,8 +29,8 @@ pub struct SearchArgs {
     /// Print requests, round trips and bytes read to stderr.
     #[arg(long)]
     stats: bool,
-    /// Queries per batch (one batch's probed partitions are fetched together).
-    #[arg(long, default_value_t = 1)]
+    /// Queries per batch (one batch's probed partitions are fetched together); at least 1.
+    #[arg(long, default_value_t = 1, value_parser = crate::at_least_one())]
     batch: usize,
     #[command(flatten)]
     store: StoreArgs,
@@ -47,14 +48,14 @@ pub fn run(a: SearchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut total = ivfpq::io::ReadStats::default();
     let mut max_trips = 0;
     let t = std::time::Instant::now();
-    for (b, chunk) in q.data.chunks(dim * a.batch.max(1)).enumerate() {
+    for (b, chunk) in q.data.chunks(dim.saturating_mul(a.batch)).enumerate() {
         let out = shard.query(chunk, &params, true, a.with_vectors)?;
         total.add(&out.stats);
         max_trips = max_trips.max(out.stats.round_trips);
         for (i, hits) in out.hits.iter().enumerate() {
             for (rank, h) in hits.iter().enumerate() {
                 rows.push(ResultRow {
-                    query: (b * a.batch.max(1) + i) as u32,
+                    query: (b * a.batch + i) as u32,
                     rank: rank as u32,
                     id: h.id,
                     label: out.labels.as_ref().map(|l| l[i][rank].clone()),
@@ -67,7 +68,11 @@ pub fn run(a: SearchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let search_s = t.elapsed().as_secs_f64();
     match &a.output {
         Some(p) => write_results(p, &rows)?,
-        None => write_csv(&mut std::io::stdout().lock(), &rows)?,
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            write_csv(&mut out, &rows)?;
+            out.flush()?;
+        }
     }
     if a.stats {
         let nq = q.len().max(1) as f64;

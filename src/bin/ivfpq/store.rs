@@ -21,9 +21,9 @@ pub struct StoreArgs {
     /// access_key_id=..., secret_access_key=...
     #[arg(long = "store-option", value_name = "KEY=VALUE")]
     options: Vec<String>,
-    /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 30.0)]
-    timeout: f64,
+    /// Per-request timeout in seconds (0.001 to 86400).
+    #[arg(long, default_value = "30", value_parser = parse_timeout)]
+    timeout: Duration,
     /// Retries of a failed request.
     #[arg(long, default_value_t = 3)]
     retries: usize,
@@ -32,10 +32,38 @@ pub struct StoreArgs {
     cache_mib: u64,
 }
 
+/// Shortest `--timeout`: the object-store client counts in whole milliseconds.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+/// Longest `--timeout`: one day; anything longer is a typo, not a timeout.
+const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// Parses `--timeout` seconds: a finite number from 0.001 to 86400.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let range = || {
+        format!(
+            "{s:?} seconds is out of range: use a number from {} to {}",
+            MIN_TIMEOUT.as_secs_f64(),
+            MAX_TIMEOUT.as_secs_f64()
+        )
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(range());
+    }
+    let d = Duration::try_from_secs_f64(secs).map_err(|_| range())?;
+    if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&d) {
+        return Err(range());
+    }
+    Ok(d)
+}
+
 impl StoreArgs {
     pub fn store_options(&self) -> Result<StoreOptions, String> {
         let mut o = StoreOptions {
-            timeout: Duration::from_secs_f64(self.timeout.max(0.001)),
+            timeout: self.timeout,
             retries: self.retries,
             ..Default::default()
         };
@@ -59,8 +87,31 @@ impl StoreArgs {
 
     pub fn open_options(&self) -> Result<OpenOptions, String> {
         Ok(OpenOptions {
-            cache_bytes: self.cache_mib << 20,
+            cache_bytes: self.cache_mib.saturating_mul(1 << 20),
             store: self.store_options()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_accepts_finite_positive_seconds() {
+        assert_eq!(parse_timeout("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_timeout("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("0.001"), Ok(MIN_TIMEOUT));
+        assert_eq!(parse_timeout("86400"), Ok(MAX_TIMEOUT));
+    }
+
+    #[test]
+    fn timeout_rejects_what_is_not_a_timeout() {
+        for bad in [
+            "inf", "-inf", "nan", "NaN", "1e20", "86401", "0", "-0", "-5", "0.0001", "", "x",
+        ] {
+            let e = parse_timeout(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
+        }
     }
 }

@@ -1,10 +1,10 @@
 //! `ivfpq synth`: write a synthetic dataset folder (the same data tests and `bench` use),
-//! so peers (shared/bench/peers.py) can be run on exactly that data.
+//! so peer engines (the FAISS and hnswlib harness) can be run on exactly that data.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use ivfpq::datasets::{SynthSpec, synthetic};
+use ivfpq::datasets::{SynthSpec, try_synthetic};
 
 /// Options of `ivfpq synth`.
 #[derive(Args)]
@@ -12,14 +12,14 @@ pub struct SynthArgs {
     /// Output folder (base.fvecs, query.fvecs, gt.ivecs, meta.json).
     #[arg(long)]
     out: PathBuf,
-    /// Base vectors.
-    #[arg(long, default_value_t = 100_000)]
+    /// Base vectors (at least 1).
+    #[arg(long, default_value_t = 100_000, value_parser = crate::at_least_one())]
     n: usize,
-    /// Query vectors.
-    #[arg(long, default_value_t = 1000)]
+    /// Query vectors (at least 1).
+    #[arg(long, default_value_t = 1000, value_parser = crate::at_least_one())]
     queries: usize,
-    /// Dimension.
-    #[arg(long, default_value_t = 128)]
+    /// Dimension (at least 1).
+    #[arg(long, default_value_t = 128, value_parser = crate::at_least_one())]
     dim: usize,
     /// Metric of the ground truth: l2, cosine or dot.
     #[arg(long, default_value = "l2")]
@@ -38,7 +38,8 @@ pub fn run(a: SynthArgs) -> Result<(), Box<dyn std::error::Error>> {
         seed: a.seed,
         ..Default::default()
     };
-    synthetic(&spec).save(&a.out)?;
-    println!("wrote {}", a.out.display());
+    // Checked and generated in full before anything is written.
+    try_synthetic(&spec)?.save(&a.out)?;
+    outln!("wrote {}", a.out.display())?;
     Ok(())
 }
