@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ivfpq::core::{
-    IndexParams, IvfPqIndex, Metric, Neighbor, QueryBatch, SearchParams, VectorStorage,
+    IndexParams, IvfPqIndex, Metric, Neighbor, QueryBatch, SearchOptions, SearchParams,
+    VectorStorage,
 };
 use ivfpq::datasets::{SynthSpec, synthetic};
 use ivfpq::io::{
@@ -191,7 +192,14 @@ fn same_input_and_seed_give_byte_identical_files() {
 fn check_remote_reads(shard: &Shard, index: &IvfPqIndex, q: &[f32]) {
     let p = SearchParams::new(10, 8).with_refine(4);
     for qv in q.chunks(DIM).take(10) {
-        let out = shard.query(qv, &p, true, true).unwrap();
+        let out = shard
+            .query(
+                qv,
+                &SearchOptions::new(p.clone())
+                    .with_labels(true)
+                    .with_vectors(true),
+            )
+            .unwrap();
         let want = index.search(qv, &p).unwrap();
         let got: Vec<Neighbor> = out.hits[0].iter().map(|h| h.neighbor()).collect();
         assert_eq!(got, want[0]);
@@ -264,9 +272,9 @@ fn string_ids_are_kept_and_returned() {
         let out = shard
             .query(
                 &ds.queries,
-                &SearchParams::new(5, 4).with_refine(2),
-                true,
-                true,
+                &SearchOptions::new(SearchParams::new(5, 4).with_refine(2))
+                    .with_labels(true)
+                    .with_vectors(true),
             )
             .unwrap();
         let labels_out = out.labels.unwrap();

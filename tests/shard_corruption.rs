@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ivfpq::core::{IndexParams, IvfPqIndex, Metric, SearchParams, VectorStorage};
+use ivfpq::core::{IndexParams, IvfPqIndex, Metric, SearchOptions, SearchParams, VectorStorage};
 use ivfpq::io::shard::fuzz::exercise;
 use ivfpq::io::{IoError, MmapSource, Shard, ShardWriter};
 use rand::rngs::StdRng;
@@ -42,7 +42,12 @@ fn open_verify_search(bytes: Vec<u8>) -> Result<(), IoError> {
     let src = Arc::new(MmapSource::from_bytes("damaged.shard", Bytes::from(bytes)));
     let shard = Shard::open_source(src, 1 << 20)?;
     let q = vec![0.5f32; 16];
-    shard.query(&q, &SearchParams::new(5, 6).with_refine(2), true, true)?;
+    shard.query(
+        &q,
+        &SearchOptions::new(SearchParams::new(5, 6).with_refine(2))
+            .with_labels(true)
+            .with_vectors(true),
+    )?;
     shard.verify()
 }
 

@@ -54,7 +54,9 @@ pub use lists::{ListRef, Lists, Rows, VectorsRef, row_as_f32};
 pub use metric::Metric;
 pub use model::{IvfPqModel, PRECOMPUTED_TABLE_BUDGET, Quantizer};
 pub use opq::Rotation;
-pub use params::{CodeKind, IdFilter, IndexParams, MAX_K, SearchParams, VectorStorage};
+pub use params::{
+    CodeKind, IdFilter, IndexParams, MAX_K, SearchOptions, SearchParams, VectorStorage,
+};
 pub use partition::{Partition, Vectors};
 pub use pq::{KSUB, KSUB4, ProductQuantizer};
 pub use rabitq::{EPSILON0, Rabitq};

@@ -323,3 +323,47 @@ impl SearchParams {
         Ok(())
     }
 }
+
+/// How to search a shard file or a collection of them: the search parameters, and what to
+/// return with each result besides its id and distance. `ivfpq_io::Shard::query` and
+/// `ivfpq_shard::Collection::search` take the same options.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SearchOptions {
+    /// `k`, `nprobe`, `refine_factor` and the rest.
+    pub params: SearchParams,
+    /// Return each result's stored vector.
+    pub vectors: bool,
+    /// Return each result's string id (shards built with string ids; a collection's
+    /// results carry u64 ids only).
+    pub labels: bool,
+}
+
+impl SearchOptions {
+    /// Options with these search parameters, returning ids and distances only.
+    pub fn new(params: SearchParams) -> Self {
+        SearchOptions {
+            params,
+            vectors: false,
+            labels: false,
+        }
+    }
+
+    /// Also return each result's stored vector.
+    pub fn with_vectors(mut self, on: bool) -> Self {
+        self.vectors = on;
+        self
+    }
+
+    /// Also return each result's string id.
+    pub fn with_labels(mut self, on: bool) -> Self {
+        self.labels = on;
+        self
+    }
+}
+
+impl From<SearchParams> for SearchOptions {
+    fn from(params: SearchParams) -> Self {
+        SearchOptions::new(params)
+    }
+}

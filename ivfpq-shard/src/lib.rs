@@ -47,10 +47,11 @@ mod store;
 
 pub use collection::{Collection, CollectionOptions, VersionInfo};
 pub use error::{Result, ShardError};
+/// How to search: shared with `ivfpq_io::Shard::query`.
+pub use ivfpq_core::SearchOptions;
 pub use manifest::{Manifest, ModelRef, ShardEntry};
 pub use result_file::{read_results, write_csv, write_results};
 pub use results::{ResultHit, SearchResults, SearchStats, merge, merge_named};
-pub use search::SearchOptions;
 pub use store::Store;
 
 /// A collection can be shared by a service's threads.

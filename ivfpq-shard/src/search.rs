@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ivfpq_core::SearchParams;
+use ivfpq_core::SearchOptions;
 use ivfpq_io::{OpenOptions, Shard};
 use rayon::prelude::*;
 
@@ -16,32 +16,6 @@ use crate::error::{Result, ShardError, invalid};
 use crate::manifest::ShardEntry;
 use crate::merged::MergedLists;
 use crate::results::{ResultHit, SearchResults, SearchStats, merge};
-
-/// How to search a collection.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct SearchOptions {
-    /// `k`, `nprobe`, `refine_factor` and the rest, applied to every shard.
-    pub params: SearchParams,
-    /// Return each result's stored vector.
-    pub vectors: bool,
-}
-
-impl SearchOptions {
-    /// Options with these search parameters, without vectors.
-    pub fn new(params: SearchParams) -> Self {
-        SearchOptions {
-            params,
-            vectors: false,
-        }
-    }
-
-    /// Also return each result's stored vector.
-    pub fn with_vectors(mut self, on: bool) -> Self {
-        self.vectors = on;
-        self
-    }
-}
 
 impl Collection {
     /// Searches every shard of the pinned version and merges their results: the top `k`

@@ -12,7 +12,7 @@ use ivfpq_io::{MappedShard, Shard};
 use crate::error::{Result, invalid};
 use crate::merged::{MergedLists, MergedView};
 use crate::results::{ResultHit, SearchResults, SearchStats};
-use crate::search::SearchOptions;
+use ivfpq_core::SearchOptions;
 
 /// The shards' in-place views, one segment each (`None`: an empty shard).
 pub(crate) struct Segments<'a> {

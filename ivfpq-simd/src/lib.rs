@@ -10,7 +10,7 @@
 //! each path can be tested on one machine. Asking for a level this CPU lacks is a
 //! [`SimdError`], never an illegal instruction.
 //!
-//! A plain, obviously-correct implementation of every kernel lives in [`reference`]; the
+//! A plain, obviously-correct implementation of every kernel lives in [`reference`](mod@reference); the
 //! property tests check each level against it.
 //!
 //! ```

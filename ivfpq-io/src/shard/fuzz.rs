@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ivfpq_core::SearchParams;
+use ivfpq_core::{SearchOptions, SearchParams};
 
 use super::Shard;
 use crate::source::MmapSource;
@@ -57,5 +57,12 @@ fn run(data: &[u8]) {
     }
     let q: Vec<f32> = (0..dim).map(|i| (i % 7) as f32 - 3.0).collect();
     let _ = shard.search(&q, &SearchParams::new(3, 2));
-    let _ = shard.query(&q, &SearchParams::new(3, 2).with_refine(2), true, true);
+    let _ = shard.query(&q, &all(SearchParams::new(3, 2).with_refine(2)));
+}
+
+/// Every extra a query can return: string ids and stored vectors.
+fn all(params: SearchParams) -> SearchOptions {
+    SearchOptions::new(params)
+        .with_labels(true)
+        .with_vectors(true)
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use ivfpq_core::{
     CodeKind, Hit, IvfPqModel, Neighbor, ProductQuantizer, Quantizer, Rabitq, Rotation,
-    SearchParams, VectorStorage,
+    SearchOptions, SearchParams, VectorStorage,
 };
 
 use super::block::{ListBlock, LoadedLists, LoadedRows};
@@ -281,7 +281,7 @@ impl Shard {
         self.cache.bytes()
     }
 
-    /// Searches like [`IvfPqIndex::search`] and gives the same results for the same data.
+    /// Searches like [`ivfpq_core::IvfPqIndex::search`] and gives the same results for the same data.
     pub fn search(&self, queries: &[f32], params: &SearchParams) -> Result<Vec<Vec<Neighbor>>> {
         Ok(self.search_with_stats(queries, params)?.0)
     }
@@ -292,7 +292,7 @@ impl Shard {
         queries: &[f32],
         params: &SearchParams,
     ) -> Result<(Vec<Vec<Neighbor>>, ReadStats)> {
-        let out = self.query(queries, params, false, false)?;
+        let out = self.query(queries, &SearchOptions::new(params.clone()))?;
         let hits = out
             .hits
             .into_iter()
@@ -301,16 +301,12 @@ impl Shard {
         Ok((hits, out.stats))
     }
 
-    /// Searches, and also reads the results' string ids (`labels`, for shards built with
-    /// them) and stored vectors (`vectors`). Round trips over object storage: the lists,
-    /// the candidate rows when refining, then the labels and any vectors not yet read.
-    pub fn query(
-        &self,
-        queries: &[f32],
-        params: &SearchParams,
-        labels: bool,
-        vectors: bool,
-    ) -> Result<QueryOutput> {
+    /// Searches, and also reads what `opts` asks for: the results' string ids
+    /// ([`SearchOptions::labels`], for shards built with them) and stored vectors
+    /// ([`SearchOptions::vectors`]). Round trips over object storage: the lists, the
+    /// candidate rows when refining, then the labels and any vectors not yet read.
+    pub fn query(&self, queries: &[f32], opts: &SearchOptions) -> Result<QueryOutput> {
+        let (params, labels, vectors) = (&opts.params, opts.labels, opts.vectors);
         // A memory-mapped shard is searched in place (string ids need the fetch path).
         if let Some(view) = self.mapped().filter(|_| !(labels && self.header.labels)) {
             return self.query_mapped(&view, queries, params, vectors);

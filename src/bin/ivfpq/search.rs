@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
+use ivfpq::core::SearchOptions;
 use ivfpq::io::{ResultRow, Shard, read_vectors, write_csv, write_results};
 
 use crate::query_args::QuerySettings;
@@ -49,7 +50,12 @@ pub fn run(a: SearchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut max_trips = 0;
     let t = std::time::Instant::now();
     for (b, chunk) in q.data.chunks(dim.saturating_mul(a.batch)).enumerate() {
-        let out = shard.query(chunk, &params, true, a.with_vectors)?;
+        let out = shard.query(
+            chunk,
+            &SearchOptions::new(params.clone())
+                .with_labels(true)
+                .with_vectors(a.with_vectors),
+        )?;
         total.add(&out.stats);
         max_trips = max_trips.max(out.stats.round_trips);
         for (i, hits) in out.hits.iter().enumerate() {
