@@ -10,7 +10,7 @@
 
 use ivfpq::core::{IdFilter, IndexParams, IvfPqIndex, Metric, SearchParams, VectorStorage};
 use ivfpq::datasets::{SynthSpec, exact_knn, synthetic};
-use ivfpq::io::Dataset;
+use ivfpq::io::{Dataset, InputIds, InputVectors};
 
 const N: usize = 20_000;
 const DIM: usize = 64;
@@ -316,7 +316,7 @@ fn grouped_batch_equals_one_query_at_a_time() {
 }
 
 #[test]
-fn arrow_batches_add_like_slices() {
+fn arrow_batches_read_by_ivfpq_io_add_like_slices() {
     use arrow_array::types::Float32Type;
     use arrow_array::{FixedSizeListArray, RecordBatch, UInt64Array};
     use std::sync::Arc;
@@ -334,8 +334,21 @@ fn arrow_batches_add_like_slices() {
         ("vector", Arc::new(list) as _),
     ])
     .unwrap();
-    b.add_batch(&batch, "id", "vector").unwrap();
+    let v = InputVectors::from_batches([&batch], "id").unwrap();
+    let InputIds::Numbers(ids) = &v.ids else {
+        panic!("u64 ids expected, got {:?}", v.ids);
+    };
+    b.add(&v.data, ids).unwrap();
     assert_eq!(a.partitions(), b.partitions());
-    let e = b.add_batch(&batch, "id", "nope").unwrap_err();
-    assert!(e.to_string().contains("nope"));
+    // Ids of the wrong type are an error that names the column.
+    let text = RecordBatch::try_from_iter([
+        (
+            "id",
+            Arc::new(arrow_array::Float32Array::from(vec![1.0; N])) as _,
+        ),
+        ("vector", batch.column(1).clone()),
+    ])
+    .unwrap();
+    let e = InputVectors::from_batches([&text], "id").unwrap_err();
+    assert!(e.to_string().contains("\"id\""), "{e}");
 }

@@ -2,10 +2,6 @@
 
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, Int64Type, UInt64Type};
-use arrow_array::{Array, RecordBatch};
-use arrow_schema::DataType;
 use ivfpq_simd::{Kernels, Pq4Layout};
 use rayon::prelude::*;
 
@@ -173,76 +169,6 @@ impl IvfPqIndex {
         tracing::debug!(n, total = self.len(), "added vectors");
         Ok(())
     }
-
-    /// Adds an Arrow batch: `id_column` of `UInt64` (or non-negative `Int64`) and
-    /// `vector_column` of `FixedSizeList<Float32>` with list size `dim`, neither with nulls.
-    pub fn add_batch(
-        &mut self,
-        batch: &RecordBatch,
-        id_column: &str,
-        vector_column: &str,
-    ) -> Result<()> {
-        let (data, ids) = vectors_from_batch(batch, id_column, vector_column, self.dim())?;
-        self.add(&data, &ids)
-    }
-}
-
-/// Reads `(vectors, ids)` out of an Arrow batch (see [`IvfPqIndex::add_batch`]).
-pub fn vectors_from_batch(
-    batch: &RecordBatch,
-    id_column: &str,
-    vector_column: &str,
-    dim: usize,
-) -> Result<(Vec<f32>, Vec<u64>)> {
-    let bad = |message: String| IvfPqError::InvalidIds {
-        param: "record batch",
-        message,
-    };
-    let ids_col = batch
-        .column_by_name(id_column)
-        .ok_or_else(|| bad(format!("no column {id_column:?}")))?;
-    let vec_col = batch
-        .column_by_name(vector_column)
-        .ok_or_else(|| bad(format!("no column {vector_column:?}")))?;
-    if ids_col.null_count() > 0 || vec_col.null_count() > 0 {
-        return Err(bad("null ids or vectors".into()));
-    }
-    let ids: Vec<u64> = match ids_col.data_type() {
-        DataType::UInt64 => ids_col.as_primitive::<UInt64Type>().values().to_vec(),
-        DataType::Int64 => {
-            let v = ids_col.as_primitive::<Int64Type>().values();
-            if let Some(x) = v.iter().find(|x| **x < 0) {
-                return Err(bad(format!("negative id {x} in {id_column:?}")));
-            }
-            v.iter().map(|&x| x as u64).collect()
-        }
-        other => {
-            return Err(bad(format!(
-                "{id_column:?} is {other}, expected UInt64 or Int64"
-            )));
-        }
-    };
-    let list = match vec_col.data_type() {
-        DataType::FixedSizeList(f, size) if *f.data_type() == DataType::Float32 => {
-            if *size as usize != dim {
-                return Err(IvfPqError::DimensionMismatch {
-                    param: "vector column",
-                    expected: dim,
-                    got: *size as usize,
-                });
-            }
-            vec_col.as_fixed_size_list()
-        }
-        other => {
-            return Err(bad(format!(
-                "{vector_column:?} is {other}, expected FixedSizeList<Float32>"
-            )));
-        }
-    };
-    let values = list.values().as_primitive::<Float32Type>();
-    let start = list.offset() * dim;
-    let data = values.values()[start..start + list.len() * dim].to_vec();
-    Ok((data, ids))
 }
 
 /// Whether `model` makes 4-bit PQ codes, the only codes with a second layout.

@@ -35,6 +35,8 @@ mod byte_scan;
 mod elkan;
 mod error;
 mod index;
+// k-means is an implementation detail, public for its property tests only.
+#[doc(hidden)]
 pub mod kmeans;
 mod lists;
 mod metric;
@@ -49,7 +51,7 @@ mod select;
 mod validate;
 
 pub use error::{IvfPqError, Result};
-pub use index::{IvfPqIndex, vectors_from_batch};
+pub use index::IvfPqIndex;
 pub use lists::{ListRef, Lists, Rows, VectorsRef, row_as_f32};
 pub use metric::Metric;
 pub use model::{IvfPqModel, PRECOMPUTED_TABLE_BUDGET, Quantizer};

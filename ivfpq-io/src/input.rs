@@ -44,6 +44,27 @@ impl InputVectors {
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
+
+    /// The vectors and ids of Arrow record batches, read as an Arrow IPC file's are: the
+    /// first `FixedSizeList<Float32>` column holds the vectors, `id_column` (u64,
+    /// non-negative i64 or strings; absent: row numbers) the ids. Then
+    /// `IvfPqIndex::add(&v.data, ids)` adds them. Errors name the batch as `<record batch>`.
+    pub fn from_batches<'b>(
+        batches: impl IntoIterator<Item = &'b RecordBatch>,
+        id_column: &str,
+    ) -> Result<InputVectors> {
+        let mut out = InputVectors {
+            data: Vec::new(),
+            dim: 0,
+            ids: InputIds::RowNumbers,
+        };
+        for (i, batch) in batches.into_iter().enumerate() {
+            append_batch(&mut out, batch, id_column).map_err(|msg| {
+                IoError::format("<record batch>", format!("record batch {i}"), msg)
+            })?;
+        }
+        Ok(out)
+    }
 }
 
 /// Reads `.fvecs`, `.npy`, or Arrow IPC (`.arrow`, `.ipc`, `.feather`), by extension.

@@ -58,15 +58,17 @@ pub use model::{
     ModelHash, hash_bytes, model_file_bytes, model_hash, read_model, read_model_bytes, write_model,
 };
 pub use object::{
-    MAX_CONCURRENT_REQUESTS, ObjectSource, StoreOptions, block_on, is_url, open_store, store_err,
-    upload_file, upload_to,
+    MAX_CONCURRENT_REQUESTS, ObjectSource, StoreOptions, is_url, open_store, upload_file, upload_to,
 };
+// Shared with `ivfpq-shard`, which drives the same object stores; not for users.
+#[doc(hidden)]
+pub use object::{block_on, store_err};
 pub use results::{ResultRow, write_csv, write_results};
 pub use shard::{
     CandidateOutput, MappedShard, OpenOptions, QueryOutput, ReadStats, ScoredCandidate, Shard,
     ShardWriter, write_file_atomic, write_shard, write_shard_labeled,
 };
-pub use source::{ByteSource, Counters, MmapSource, SharedSource, coalesce, read_coalesced};
+pub use source::{ByteSource, Counters, MmapSource, SharedSource};
 pub use vecs::{
     Dataset, parse_vecs, read_fvecs, read_ivecs, write_atomic, write_fvecs, write_ivecs,
 };

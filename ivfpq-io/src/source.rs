@@ -141,7 +141,7 @@ impl ByteSource for MmapSource {
 /// within `waste` × the bytes asked for (gaps of at most `free_gap` bytes always merge).
 /// Returns the merged ranges; smallest gaps are merged first, so the budget buys the
 /// most requests.
-pub fn coalesce(ranges: &[Range<u64>], waste: f64, free_gap: u64) -> Vec<Range<u64>> {
+pub(crate) fn coalesce(ranges: &[Range<u64>], waste: f64, free_gap: u64) -> Vec<Range<u64>> {
     let mut sorted: Vec<Range<u64>> = ranges.iter().filter(|r| r.end > r.start).cloned().collect();
     sorted.sort_by_key(|r| (r.start, r.end));
     // Overlapping or touching ranges join first.
@@ -186,7 +186,10 @@ pub fn coalesce(ranges: &[Range<u64>], waste: f64, free_gap: u64) -> Vec<Range<u
 
 /// Reads `ranges` from `source` through coalesced requests, and returns one `Bytes` per
 /// asked range (zero-copy slices of the merged reads). Also returns the bytes fetched.
-pub fn read_coalesced(source: &dyn ByteSource, ranges: &[Range<u64>]) -> Result<(Vec<Bytes>, u64)> {
+pub(crate) fn read_coalesced(
+    source: &dyn ByteSource,
+    ranges: &[Range<u64>],
+) -> Result<(Vec<Bytes>, u64)> {
     if source.is_local() {
         let out = source.read_ranges(ranges)?;
         return Ok((out, 0));

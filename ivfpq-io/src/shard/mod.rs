@@ -6,6 +6,8 @@
 
 mod block;
 mod cache;
+// The fuzz targets' harness, public for `fuzz/` and the corruption tests only.
+#[doc(hidden)]
 pub mod fuzz;
 pub mod layout;
 mod reader;
