@@ -21,12 +21,10 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     let ids: Vec<u64> = (0..spec.n as u64).collect(); // any u64 per row
 
     // 64 partitions, 8-bit PQ with 8 sub-quantizers (4 bytes of the vector each).
-    let params = IndexParams {
-        metric: Metric::L2,
-        nlist: Some(64),
-        m: Some(8),
-        ..Default::default()
-    };
+    let params = IndexParams::default()
+        .with_metric(Metric::L2)
+        .with_nlist(64)
+        .with_m(8);
     let index = IvfPqIndex::build(&ds.base, &ids, ds.dim, &params)?;
 
     // The 10 nearest, probing 16 partitions and reranking 4 × 10 candidates exactly.

@@ -21,12 +21,10 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     let ids: Vec<u64> = (0..n as u64).map(|i| 1_000_000 + i).collect(); // any u64 per row
 
     // Train once; every shard of the collection is encoded with this model.
-    let params = IndexParams {
-        metric: Metric::L2,
-        nlist: Some(48),
-        m: Some(8),
-        ..Default::default()
-    };
+    let params = IndexParams::default()
+        .with_metric(Metric::L2)
+        .with_nlist(48)
+        .with_m(8);
     let model = IvfPqModel::train(&ds.base, dim, &params)?;
 
     // A local folder here; an object-store prefix ("s3://bucket/coll") works the same way.

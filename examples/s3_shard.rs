@@ -37,12 +37,10 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let ds = synthetic(&spec);
     let ids: Vec<u64> = (0..spec.n as u64).collect();
-    let params = IndexParams {
-        metric: Metric::Cosine,
-        nlist: Some(64),
-        m: Some(8),
-        ..Default::default()
-    };
+    let params = IndexParams::default()
+        .with_metric(Metric::Cosine)
+        .with_nlist(64)
+        .with_m(8);
     let index = IvfPqIndex::build(&ds.base, &ids, ds.dim, &params)?;
 
     // Write the file locally, then upload it; an existing object is never replaced.

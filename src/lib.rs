@@ -15,7 +15,10 @@
 //!
 //! let ds = synthetic(&SynthSpec { n: 4000, queries: 10, dim: 32, ..Default::default() });
 //! let ids: Vec<u64> = (0..4000).collect();
-//! let params = IndexParams { metric: Metric::L2, nlist: Some(32), m: Some(8), ..Default::default() };
+//! let params = IndexParams::default()
+//!     .with_metric(Metric::L2)
+//!     .with_nlist(32)
+//!     .with_m(8);
 //! let index = IvfPqIndex::build(&ds.base, &ids, ds.dim, &params).unwrap();
 //! let hits = index.search(&ds.queries, &SearchParams::new(10, 8).with_refine(4)).unwrap();
 //! assert_eq!(hits.len(), 10);

@@ -20,12 +20,10 @@ fn setup(metric: Metric) -> (IvfPqIndex, Vec<f32>, Vec<Vec<u64>>) {
         ..Default::default()
     });
     let ids: Vec<u64> = (0..N as u64).collect();
-    let p = IndexParams {
-        metric,
-        nlist: Some(128),
-        nbits: 4,
-        ..Default::default()
-    };
+    let p = IndexParams::default()
+        .with_metric(metric)
+        .with_nlist(128)
+        .with_nbits(4);
     let index = IvfPqIndex::build(&ds.base, &ids, DIM, &p).unwrap();
     let truth = exact_knn(&ds.base, &ds.queries, DIM, metric, K)
         .into_iter()

@@ -45,14 +45,12 @@ fn fixture(metric: Metric, codes: CodeKind, bits: u32) -> Fixture {
     });
     // Sparse ids: the collection must keep the caller's ids.
     let ids: Vec<u64> = (0..N as u64).map(|i| i * 7919 + (1 << 40)).collect();
-    let p = IndexParams {
-        metric,
-        nlist: Some(40),
-        m: Some(8),
-        codes,
-        nbits: bits,
-        ..Default::default()
-    };
+    let p = IndexParams::default()
+        .with_metric(metric)
+        .with_nlist(40)
+        .with_m(8)
+        .with_codes(codes)
+        .with_nbits(bits);
     let model = Arc::new(IvfPqModel::train(&ds.base, DIM, &p).unwrap());
     let mut single = IvfPqIndex::new(model.clone(), VectorStorage::F32);
     single.add(&ds.base, &ids).unwrap();
@@ -256,11 +254,7 @@ fn k_of_fifty_thousand_is_exact_at_full_probe_and_refine() {
         ..Default::default()
     });
     let ids: Vec<u64> = (0..n as u64).collect();
-    let p = IndexParams {
-        nlist: Some(32),
-        m: Some(4),
-        ..Default::default()
-    };
+    let p = IndexParams::default().with_nlist(32).with_m(4);
     let model = IvfPqModel::train(&ds.base, dim, &p).unwrap();
     let dir = tmpdir("bigk");
     let c = Collection::create(dir.to_str().unwrap(), &model, Default::default()).unwrap();
@@ -402,11 +396,7 @@ fn separately_trained_shards_must_rerank() {
             IvfPqModel::train(
                 &ds.base,
                 DIM,
-                &IndexParams {
-                    nlist: Some(8),
-                    m: Some(8),
-                    ..Default::default()
-                },
+                &IndexParams::default().with_nlist(8).with_m(8),
             )
             .unwrap(),
         ),
@@ -414,12 +404,10 @@ fn separately_trained_shards_must_rerank() {
     );
     all.add(&ds.base, &ids).unwrap();
     for (s, seed) in [(0..N / 2, 1), (N / 2..N, 2)] {
-        let p = IndexParams {
-            nlist: Some(20),
-            m: Some(8),
-            seed,
-            ..Default::default()
-        };
+        let p = IndexParams::default()
+            .with_nlist(20)
+            .with_m(8)
+            .with_seed(seed);
         let idx =
             IvfPqIndex::build(&ds.base[s.start * DIM..s.end * DIM], &ids[s], DIM, &p).unwrap();
         c.add_index(&idx).unwrap();
@@ -442,12 +430,10 @@ fn separately_trained_shards_must_rerank() {
         .collect();
     assert_eq!(got.ids(), want);
     // A shard without vectors cannot join: it could not rerank.
-    let p = IndexParams {
-        nlist: Some(8),
-        m: Some(8),
-        storage: VectorStorage::None,
-        ..Default::default()
-    };
+    let p = IndexParams::default()
+        .with_nlist(8)
+        .with_m(8)
+        .with_storage(VectorStorage::None);
     let idx = IvfPqIndex::build(&ds.base[..DIM * 500], &ids[..500], DIM, &p).unwrap();
     let e = c.add_index(&idx).unwrap_err();
     assert!(matches!(e, ShardError::ShardMismatch { .. }), "{e}");
@@ -462,12 +448,10 @@ fn bad_input_is_a_typed_error_and_writes_nothing() {
     let files = |d: &str| std::fs::read_dir(dir.join(d)).unwrap().count();
     let (versions, shards) = (files("_versions"), files("shards"));
     // A shard of another model.
-    let other = IndexParams {
-        nlist: Some(40),
-        m: Some(8),
-        seed: 99,
-        ..Default::default()
-    };
+    let other = IndexParams::default()
+        .with_nlist(40)
+        .with_m(8)
+        .with_seed(99);
     let idx = IvfPqIndex::build(&f.base[..DIM * 2000], &f.ids[..2000], DIM, &other).unwrap();
     let e = c.add_index(&idx).unwrap_err();
     assert!(matches!(e, ShardError::ShardMismatch { .. }), "{e}");

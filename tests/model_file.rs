@@ -21,14 +21,12 @@ fn shards_record_the_hash_of_their_model_file() {
         ..Default::default()
     });
     for (codes, nbits) in [(CodeKind::Pq, 8), (CodeKind::Pq, 4), (CodeKind::Rabitq, 3)] {
-        let p = IndexParams {
-            metric: Metric::Cosine,
-            nlist: Some(12),
-            m: Some(6),
-            codes,
-            nbits,
-            ..Default::default()
-        };
+        let p = IndexParams::default()
+            .with_metric(Metric::Cosine)
+            .with_nlist(12)
+            .with_m(6)
+            .with_codes(codes)
+            .with_nbits(nbits);
         let model = Arc::new(IvfPqModel::train(&ds.base, 24, &p).unwrap());
         let hash = model_hash(&model).unwrap();
         let mf = dir.join(format!("{codes:?}{nbits}.model"));
@@ -50,15 +48,11 @@ fn shards_record_the_hash_of_their_model_file() {
         let e = read_model(&sf).unwrap_err().to_string();
         assert!(e.contains("not a model file"), "{e}");
         // Another model gives another hash.
-        let other = IvfPqModel::train(&ds.base, 24, &IndexParams { seed: 7, ..p }).unwrap();
+        let other = IvfPqModel::train(&ds.base, 24, &p.with_seed(7)).unwrap();
         assert_ne!(model_hash(&other).unwrap(), hash);
     }
     // An empty shard's id range is (0, 0).
-    let p = IndexParams {
-        nlist: Some(4),
-        m: Some(4),
-        ..Default::default()
-    };
+    let p = IndexParams::default().with_nlist(4).with_m(4);
     let model = Arc::new(IvfPqModel::train(&ds.base, 24, &p).unwrap());
     let empty = IvfPqIndex::new(model, VectorStorage::F32);
     let ef = dir.join("empty.shard");

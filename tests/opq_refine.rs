@@ -29,15 +29,13 @@ fn dataset(metric: Metric) -> Dataset {
 
 fn build(ds: &Dataset, metric: Metric, nbits: u32, opq: bool, seed: u64) -> IvfPqIndex {
     let ids: Vec<u64> = (0..N as u64).collect();
-    let p = IndexParams {
-        metric,
-        nlist: Some(141),
-        m: Some(if nbits == 4 { 16 } else { 8 }),
-        nbits,
-        opq: Some(opq),
-        seed,
-        ..Default::default()
-    };
+    let p = IndexParams::default()
+        .with_metric(metric)
+        .with_nlist(141)
+        .with_m(if nbits == 4 { 16 } else { 8 })
+        .with_nbits(nbits)
+        .with_opq(Some(opq))
+        .with_seed(seed);
     IvfPqIndex::build(&ds.base, &ids, DIM, &p).unwrap()
 }
 
@@ -154,14 +152,12 @@ fn shared_cosine_table_estimates_the_exact_distance() {
     };
     let ids: Vec<u64> = (0..4000).collect();
     for (nbits, tolerance) in [(8u32, 0.004f32), (4, 0.02)] {
-        let p = IndexParams {
-            metric: Metric::Cosine,
-            nlist: Some(32),
-            m: Some(dim),
-            nbits,
-            opq: Some(false),
-            ..Default::default()
-        };
+        let p = IndexParams::default()
+            .with_metric(Metric::Cosine)
+            .with_nlist(32)
+            .with_m(dim)
+            .with_nbits(nbits)
+            .with_opq(Some(false));
         let index = IvfPqIndex::build(&ds.base, &ids, dim, &p).unwrap();
         for shared in [false, true] {
             let sp = SearchParams::new(10, 8).with_shared_table(shared);

@@ -25,18 +25,16 @@ fn dataset(metric: Metric, dim: usize) -> Dataset {
 
 fn build(ds: &Dataset, codes: CodeKind, nbits: u32) -> IvfPqIndex {
     let ids: Vec<u64> = (0..N as u64).collect();
-    let p = IndexParams {
-        metric: ds.metric,
-        nlist: Some(141),
-        codes,
-        nbits,
-        opq: if codes == CodeKind::Pq {
+    let p = IndexParams::default()
+        .with_metric(ds.metric)
+        .with_nlist(141)
+        .with_codes(codes)
+        .with_nbits(nbits)
+        .with_opq(if codes == CodeKind::Pq {
             Some(false)
         } else {
             None
-        },
-        ..Default::default()
-    };
+        });
     IvfPqIndex::build(&ds.base, &ids, ds.dim, &p).unwrap()
 }
 
@@ -133,13 +131,11 @@ fn bad_rabitq_parameters_are_typed_errors() {
     let ds = dataset(Metric::L2, 16);
     let ids: Vec<u64> = (0..N as u64).collect();
     for (nbits, opq) in [(0, None), (9, None), (4, Some(true))] {
-        let p = IndexParams {
-            codes: CodeKind::Rabitq,
-            nbits,
-            opq,
-            nlist: Some(16),
-            ..Default::default()
-        };
+        let p = IndexParams::default()
+            .with_codes(CodeKind::Rabitq)
+            .with_nbits(nbits)
+            .with_opq(opq)
+            .with_nlist(16);
         let err = IvfPqIndex::build(&ds.base, &ids, ds.dim, &p).unwrap_err();
         let want = if opq.is_some() { "opq" } else { "nbits" };
         assert!(

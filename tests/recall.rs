@@ -27,14 +27,12 @@ fn dataset(metric: Metric) -> Dataset {
 }
 
 fn params(metric: Metric) -> IndexParams {
-    IndexParams {
-        metric,
-        nlist: Some(141),
-        m: Some(8),
-        seed: 42,
-        opq: Some(false),
-        ..Default::default()
-    }
+    IndexParams::default()
+        .with_metric(metric)
+        .with_nlist(141)
+        .with_m(8)
+        .with_seed(42)
+        .with_opq(Some(false))
 }
 
 fn build(ds: &Dataset, p: &IndexParams) -> IvfPqIndex {
@@ -71,13 +69,7 @@ fn check_with(base: IndexParams, floors: &[(usize, usize, f64)]) {
     let seeds = [1u64, 2, 3, 4, 5];
     let mut sums = vec![0.0; floors.len()];
     for (i, &seed) in seeds.iter().enumerate() {
-        let index = build(
-            &ds,
-            &IndexParams {
-                seed,
-                ..base.clone()
-            },
-        );
+        let index = build(&ds, &base.clone().with_seed(seed));
         if i == 0 {
             // The ground truth is exact search; the index's own exact search must agree.
             let exact = index.search_exact(&ds.queries, 10).unwrap();
@@ -153,11 +145,7 @@ fn recall_4bit_fast_scan() {
         (Metric::Cosine, FLOOR4_COS),
         (Metric::Dot, FLOOR4_DOT),
     ] {
-        let p = IndexParams {
-            m: Some(16),
-            nbits: 4,
-            ..params(metric)
-        };
+        let p = params(metric).with_m(16).with_nbits(4);
         check_with(
             p,
             &[(8, 1, floors[0]), (8, 4, floors[1]), (32, 4, floors[2])],
@@ -187,13 +175,7 @@ fn same_seed_same_index() {
         b.model().pq().map(|p| p.codebooks())
     );
     assert_eq!(a.partitions(), b.partitions());
-    let c = build(
-        &ds,
-        &IndexParams {
-            seed: 43,
-            ..params(Metric::L2)
-        },
-    );
+    let c = build(&ds, &params(Metric::L2).with_seed(43));
     assert_ne!(
         a.model().centroids(),
         c.model().centroids(),
@@ -207,10 +189,7 @@ fn f16_storage_keeps_refined_recall() {
     let f32_index = build(&ds, &params(Metric::Cosine));
     let f16_index = build(
         &ds,
-        &IndexParams {
-            storage: VectorStorage::F16,
-            ..params(Metric::Cosine)
-        },
+        &params(Metric::Cosine).with_storage(VectorStorage::F16),
     );
     let (a, b) = (
         recall(&f32_index, &ds, 32, 4),
@@ -286,11 +265,9 @@ fn grouped_batch_equals_one_query_at_a_time() {
         .flat_map(|m| [(m, 4), (m, 8)])
     {
         let ds = dataset(metric);
-        let p = IndexParams {
-            m: Some(if nbits == 4 { 16 } else { 8 }),
-            nbits,
-            ..params(metric)
-        };
+        let p = params(metric)
+            .with_m(if nbits == 4 { 16 } else { 8 })
+            .with_nbits(nbits);
         let index = build(&ds, &p);
         let deny: std::collections::HashSet<u64> = (0..N as u64).step_by(3).collect();
         let mut filtered = SearchParams::new(7, 16).with_refine(2);

@@ -39,14 +39,12 @@ fn build_bits(metric: Metric, storage: VectorStorage, nbits: u32) -> (IvfPqIndex
     });
     // Sparse, large ids: the shard must keep the caller's ids, not row numbers.
     let ids: Vec<u64> = (0..N as u64).map(|i| i * 7919 + (1 << 40)).collect();
-    let p = IndexParams {
-        metric,
-        nlist: Some(48),
-        m: Some(8),
-        nbits,
-        storage,
-        ..Default::default()
-    };
+    let p = IndexParams::default()
+        .with_metric(metric)
+        .with_nlist(48)
+        .with_m(8)
+        .with_nbits(nbits)
+        .with_storage(storage);
     (
         IvfPqIndex::build(&ds.base, &ids, DIM, &p).unwrap(),
         ds.queries,
@@ -257,11 +255,7 @@ fn string_ids_are_kept_and_returned() {
     });
     let ids: Vec<u64> = (0..2000).collect();
     let labels: Vec<String> = (0..2000).map(|i| format!("protein-{i:05}-\"é\"")).collect();
-    let p = IndexParams {
-        nlist: Some(16),
-        m: Some(4),
-        ..Default::default()
-    };
+    let p = IndexParams::default().with_nlist(16).with_m(4);
     let index = IvfPqIndex::build(&ds.base, &ids, 16, &p).unwrap();
     let path = dir.join("labels.shard");
     write_shard_labeled(&index, Some(&labels), &path).unwrap();

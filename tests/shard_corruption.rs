@@ -18,13 +18,11 @@ fn shard_bytes(labels: bool) -> Vec<u8> {
         .map(|i| ((i * 7919) % 1013) as f32 / 1013.0)
         .collect();
     let ids: Vec<u64> = (0..n as u64).collect();
-    let p = IndexParams {
-        metric: Metric::L2,
-        nlist: Some(6),
-        m: Some(4),
-        storage: VectorStorage::F16,
-        ..Default::default()
-    };
+    let p = IndexParams::default()
+        .with_metric(Metric::L2)
+        .with_nlist(6)
+        .with_m(4)
+        .with_storage(VectorStorage::F16);
     let index = IvfPqIndex::build(&data, &ids, dim, &p).unwrap();
     let names: Vec<String> = (0..n).map(|i| format!("row-{i}")).collect();
     let mut out = Vec::new();
@@ -256,15 +254,13 @@ fn regenerate_fuzz_seeds() {
             .map(|i| ((i * 7919) % 1013) as f32 / 1013.0 - 0.5)
             .collect();
         let ids: Vec<u64> = (0..n as u64).map(|i| i * 3 + 1).collect();
-        let p = IndexParams {
-            metric,
-            nlist: Some(nlist),
-            m: (m > 0).then_some(m),
-            codes,
-            nbits,
-            storage,
-            ..Default::default()
-        };
+        let mut p = IndexParams::default()
+            .with_metric(metric)
+            .with_nlist(nlist)
+            .with_codes(codes)
+            .with_nbits(nbits)
+            .with_storage(storage);
+        p.m = (m > 0).then_some(m);
         let index = IvfPqIndex::build(&data, &ids, dim, &p).unwrap();
         ivfpq::io::write_shard(&index, &dir.join(format!("{name}.shard"))).unwrap();
     }

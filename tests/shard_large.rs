@@ -28,13 +28,11 @@ fn rows(start: usize, n: usize) -> Vec<f32> {
 #[test]
 #[ignore = "writes ~4.6 GB; run by hand"]
 fn shard_over_4_gib_round_trips() {
-    let p = IndexParams {
-        metric: Metric::L2,
-        nlist: Some(16),
-        m: Some(8),
-        storage: VectorStorage::F32,
-        ..Default::default()
-    };
+    let p = IndexParams::default()
+        .with_metric(Metric::L2)
+        .with_nlist(16)
+        .with_m(8)
+        .with_storage(VectorStorage::F32);
     let model = Arc::new(IvfPqModel::train(&rows(0, 20_000), DIM, &p).unwrap());
     let mut index = IvfPqIndex::new(model, VectorStorage::F32);
     for start in (0..N).step_by(CHUNK) {

@@ -4,6 +4,7 @@ use ivfpq_simd::SimdError;
 
 /// Everything that can go wrong building or searching an index.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum IvfPqError {
     /// A vector or batch has the wrong width.
     #[error("{param}: expected dimension {expected}, got {got}")]

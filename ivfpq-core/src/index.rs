@@ -20,7 +20,10 @@ use crate::validate;
 /// let dim = 8;
 /// let data: Vec<f32> = (0..2000 * dim).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
 /// let ids: Vec<u64> = (0..2000).collect();
-/// let params = IndexParams { metric: Metric::L2, nlist: Some(16), m: Some(4), ..Default::default() };
+/// let params = IndexParams::default()
+///     .with_metric(Metric::L2)
+///     .with_nlist(16)
+///     .with_m(4);
 /// let index = IvfPqIndex::build(&data, &ids, dim, &params).unwrap();
 /// let hits = index.search(&data[..dim], &SearchParams::new(5, 4).with_refine(4)).unwrap();
 /// assert_eq!(hits[0][0].id, 0); // a stored vector finds itself

@@ -20,7 +20,10 @@
 //!     })
 //!     .collect();
 //! let ids: Vec<u64> = (0..n as u64).collect();
-//! let params = IndexParams { metric: Metric::L2, nlist: Some(32), m: Some(4), ..Default::default() };
+//! let params = IndexParams::default()
+//!     .with_metric(Metric::L2)
+//!     .with_nlist(32)
+//!     .with_m(4);
 //! let index = IvfPqIndex::build(&data, &ids, dim, &params)?;
 //!
 //! // Row 7 as the query: its 5 nearest, probing 8 of the 32 lists, reranking 4 × 5 exactly.

@@ -32,6 +32,7 @@ pub enum CodeKind {
 
 /// Parameters of [`crate::IvfPqModel::train`] and [`crate::IvfPqIndex::build`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct IndexParams {
     /// Distance metric.
     pub metric: Metric,
@@ -81,6 +82,79 @@ impl Default for IndexParams {
 }
 
 impl IndexParams {
+    /// Sets the distance metric (default [`Metric::L2`]).
+    pub fn with_metric(mut self, metric: Metric) -> Self {
+        self.metric = metric;
+        self
+    }
+
+    /// Sets the number of coarse partitions (default `sqrt(n)` of the training set).
+    pub fn with_nlist(mut self, nlist: usize) -> Self {
+        self.nlist = Some(nlist);
+        self
+    }
+
+    /// Sets the PQ sub-quantizers (default `dim / 16`, or the nearest divisor of `dim`).
+    pub fn with_m(mut self, m: usize) -> Self {
+        self.m = Some(m);
+        self
+    }
+
+    /// Sets the code type (default [`CodeKind::Pq`]).
+    pub fn with_codes(mut self, codes: CodeKind) -> Self {
+        self.codes = codes;
+        self
+    }
+
+    /// Sets the bits per code: 8 or 4 for PQ, 1 to 8 for RaBitQ (default 8).
+    pub fn with_nbits(mut self, nbits: u32) -> Self {
+        self.nbits = nbits;
+        self
+    }
+
+    /// Sets the coarse k-means iterations (default 10).
+    pub fn with_kmeans_iters(mut self, iters: usize) -> Self {
+        self.kmeans_iters = iters;
+        self
+    }
+
+    /// Sets the PQ k-means iterations (default 25).
+    pub fn with_pq_iters(mut self, iters: usize) -> Self {
+        self.pq_iters = iters;
+        self
+    }
+
+    /// Sets the training points kept per centroid before subsampling (default 256).
+    pub fn with_max_points_per_centroid(mut self, n: usize) -> Self {
+        self.max_points_per_centroid = n;
+        self
+    }
+
+    /// Sets the RNG seed that makes training reproducible (default 42).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets how full vectors are stored for refine (default [`VectorStorage::F32`]).
+    pub fn with_storage(mut self, storage: VectorStorage) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// Sets whether to learn an OPQ rotation; `None` (the default) means on for cosine and
+    /// dot, off for L2.
+    pub fn with_opq(mut self, opq: Option<bool>) -> Self {
+        self.opq = opq;
+        self
+    }
+
+    /// Sets the OPQ rounds of rotation update plus PQ refit (default 10).
+    pub fn with_opq_iters(mut self, iters: usize) -> Self {
+        self.opq_iters = iters;
+        self
+    }
+
     /// `nlist` for `n` training vectors.
     pub fn resolved_nlist(&self, n: usize) -> usize {
         self.nlist
@@ -186,6 +260,7 @@ const MAX_CANDIDATES: usize = 1 << 30;
 
 /// Parameters of a search.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SearchParams {
     /// Results per query, 1 to [`MAX_K`].
     pub k: usize,
@@ -249,7 +324,19 @@ impl SearchParams {
         }
     }
 
-    /// Sets `refine_factor`.
+    /// Sets the results per query, 1 to [`MAX_K`] (default 10).
+    pub fn with_k(mut self, k: usize) -> Self {
+        self.k = k;
+        self
+    }
+
+    /// Sets the partitions probed per query, at least 1 (default 1).
+    pub fn with_nprobe(mut self, nprobe: usize) -> Self {
+        self.nprobe = nprobe;
+        self
+    }
+
+    /// Sets `refine_factor`: rerank `k · refine_factor` candidates (default 1, no rerank).
     pub fn with_refine(mut self, refine_factor: usize) -> Self {
         self.refine_factor = refine_factor;
         self
@@ -263,15 +350,27 @@ impl SearchParams {
         self
     }
 
-    /// Sets [`SearchParams::shared_table`].
+    /// Sets the RaBitQ error bound in standard deviations (default [`crate::EPSILON0`]).
+    pub fn with_rabitq_epsilon(mut self, epsilon: f32) -> Self {
+        self.rabitq_epsilon = epsilon;
+        self
+    }
+
+    /// Sets [`SearchParams::shared_table`], one distance table per query (default off).
     pub fn with_shared_table(mut self, on: bool) -> Self {
         self.shared_table = on;
         self
     }
 
-    /// Adaptive probing with `ratio` (see [`SearchParams::probe_ratio`]).
+    /// Adaptive probing with `ratio` (see [`SearchParams::probe_ratio`]; default off).
     pub fn with_probe_ratio(mut self, ratio: f32) -> Self {
         self.probe_ratio = Some(ratio);
+        self
+    }
+
+    /// Sets the allow-list or deny-list of ids a search may return (default none).
+    pub fn with_filter(mut self, filter: IdFilter) -> Self {
+        self.filter = Some(filter);
         self
     }
 

@@ -13,11 +13,7 @@ fn data(n: usize) -> Vec<f32> {
 fn small_index() -> IvfPqIndex {
     let d = data(1000);
     let ids: Vec<u64> = (0..1000).collect();
-    let p = IndexParams {
-        nlist: Some(8),
-        m: Some(4),
-        ..Default::default()
-    };
+    let p = IndexParams::default().with_nlist(8).with_m(4);
     IvfPqIndex::build(&d, &ids, DIM, &p).unwrap()
 }
 
@@ -50,11 +46,7 @@ fn nan_and_infinity_are_rejected_with_position() {
     let mut d = data(1000);
     d[17 * DIM + 3] = f32::NAN;
     let ids: Vec<u64> = (0..1000).collect();
-    let p = IndexParams {
-        nlist: Some(8),
-        m: Some(4),
-        ..Default::default()
-    };
+    let p = IndexParams::default().with_nlist(8).with_m(4);
     let e = IvfPqIndex::build(&d, &ids, DIM, &p).unwrap_err();
     let msg = message(e);
     assert!(
@@ -86,11 +78,7 @@ fn empty_training_set() {
 fn fewer_points_than_nlist() {
     let d = data(300);
     let ids: Vec<u64> = (0..300).collect();
-    let p = IndexParams {
-        nlist: Some(301),
-        m: Some(4),
-        ..Default::default()
-    };
+    let p = IndexParams::default().with_nlist(301).with_m(4);
     let e = IvfPqIndex::build(&d, &ids, DIM, &p).unwrap_err();
     assert!(
         matches!(
@@ -109,11 +97,7 @@ fn fewer_points_than_nlist() {
 fn m_must_divide_dim_and_the_error_suggests_values() {
     let d = data(1000);
     let ids: Vec<u64> = (0..1000).collect();
-    let p = IndexParams {
-        nlist: Some(8),
-        m: Some(3),
-        ..Default::default()
-    };
+    let p = IndexParams::default().with_nlist(8).with_m(3);
     let msg = message(IvfPqIndex::build(&d, &ids, DIM, &p).unwrap_err());
     assert!(msg.starts_with("m:") && msg.contains("[2, 4"), "{msg}");
 }
@@ -148,12 +132,10 @@ fn probe_ratio_range_and_metric() {
     // Dot's coarse distances are −⟨q, c⟩, which can be negative: no ratio of them.
     let d = data(1000);
     let ids: Vec<u64> = (0..1000).collect();
-    let p = IndexParams {
-        metric: Metric::Dot,
-        nlist: Some(8),
-        m: Some(4),
-        ..Default::default()
-    };
+    let p = IndexParams::default()
+        .with_metric(Metric::Dot)
+        .with_nlist(8)
+        .with_m(4);
     let dot = IvfPqIndex::build(&d, &ids, DIM, &p).unwrap();
     let e = dot
         .search(q, &SearchParams::new(5, 4).with_probe_ratio(1.5))
@@ -210,19 +192,11 @@ fn code_width_must_be_4_or_8_and_4_bit_defaults_to_dim_over_8() {
     let d = data(1000);
     let ids: Vec<u64> = (0..1000).collect();
     for nbits in [0u32, 2, 5, 16] {
-        let p = IndexParams {
-            nlist: Some(4),
-            nbits,
-            ..Default::default()
-        };
+        let p = IndexParams::default().with_nlist(4).with_nbits(nbits);
         let msg = message(IvfPqIndex::build(&d, &ids, DIM, &p).unwrap_err());
         assert!(msg.contains("nbits"), "{msg}");
     }
-    let p = IndexParams {
-        nlist: Some(4),
-        nbits: 4,
-        ..Default::default()
-    };
+    let p = IndexParams::default().with_nlist(4).with_nbits(4);
     assert_eq!(p.resolved_m(960).unwrap(), 120);
     let index = IvfPqIndex::build(&d, &ids, DIM, &p).unwrap();
     assert_eq!(
@@ -232,15 +206,7 @@ fn code_width_must_be_4_or_8_and_4_bit_defaults_to_dim_over_8() {
     let hits = index.search(&d[..DIM], &SearchParams::new(3, 4)).unwrap();
     assert_eq!(hits[0].len(), 3);
     // 4-bit training needs only 16 points per sub-quantizer.
-    let few = IvfPqIndex::build(
-        &d[..20 * DIM],
-        &ids[..20],
-        DIM,
-        &IndexParams {
-            nlist: Some(2),
-            ..p
-        },
-    );
+    let few = IvfPqIndex::build(&d[..20 * DIM], &ids[..20], DIM, &p.with_nlist(2));
     assert!(few.is_ok());
 }
 

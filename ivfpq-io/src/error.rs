@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong reading or writing files.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum IoError {
     /// The operating system refused or failed.
     #[error("{path}: {source}")]

@@ -23,7 +23,7 @@
 //!     })
 //!     .collect();
 //! let ids: Vec<u64> = (0..n as u64).collect();
-//! let params = IndexParams { nlist: Some(32), m: Some(4), ..Default::default() };
+//! let params = IndexParams::default().with_nlist(32).with_m(4);
 //! let index = IvfPqIndex::build(&data, &ids, dim, &params)?;
 //!
 //! let path = std::env::temp_dir().join(format!("ivfpq-io-doc-{}.shard", std::process::id()));

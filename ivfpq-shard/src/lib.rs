@@ -16,7 +16,7 @@
 //! let dim = 8;
 //! // Row-major vectors, n × dim.
 //! let data: Vec<f32> = (0..4000 * dim).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
-//! let params = IndexParams { nlist: Some(16), m: Some(4), ..Default::default() };
+//! let params = IndexParams::default().with_nlist(16).with_m(4);
 //! let model = IvfPqModel::train(&data, dim, &params).unwrap();
 //! let coll = Collection::create(dir.to_str().unwrap(), &model, CollectionOptions::default()).unwrap();
 //! // Two shards, each encoded with the collection's model.

@@ -25,13 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: search_qps DIR [BITS] [M] [NLIST] [NPROBE] [REFINE] [REPEAT]")?;
     let ds = Dataset::load(Path::new(dir))?;
     let bits = arg(&args, 2).unwrap_or(4) as u32;
-    let params = IndexParams {
-        metric: ds.metric,
-        nbits: bits,
-        m: arg(&args, 3),
-        nlist: arg(&args, 4),
-        ..Default::default()
-    };
+    let mut params = IndexParams::default()
+        .with_metric(ds.metric)
+        .with_nbits(bits);
+    params.m = arg(&args, 3);
+    params.nlist = arg(&args, 4);
     let search =
         SearchParams::new(10, arg(&args, 5).unwrap_or(32)).with_refine(arg(&args, 6).unwrap_or(3));
     let repeat = arg(&args, 7).unwrap_or(7).max(1);

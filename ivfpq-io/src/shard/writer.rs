@@ -43,7 +43,7 @@ impl<W: Write> Counted<W> {
 /// # use ivfpq_core::{IndexParams, IvfPqIndex};
 /// # let data: Vec<f32> = (0..4096).map(|i| ((i * 37) % 101) as f32).collect();
 /// # let ids: Vec<u64> = (0..512).collect();
-/// # let p = IndexParams { nlist: Some(4), m: Some(2), ..Default::default() };
+/// # let p = IndexParams::default().with_nlist(4).with_m(2);
 /// # let index = IvfPqIndex::build(&data, &ids, 8, &p).unwrap();
 /// let mut bytes = Vec::new();
 /// let mut w =

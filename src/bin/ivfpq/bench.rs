@@ -122,15 +122,13 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let n = ds.base.len() / ds.dim;
     let nq = ds.queries.len() / ds.dim;
-    let params = IndexParams {
-        metric: ds.metric,
-        nlist: a.nlist,
-        m: a.m,
-        nbits: a.bits,
-        seed: a.seed,
-        storage,
-        ..Default::default()
-    };
+    let mut params = IndexParams::default()
+        .with_metric(ds.metric)
+        .with_nbits(a.bits)
+        .with_seed(a.seed)
+        .with_storage(storage);
+    params.nlist = a.nlist;
+    params.m = a.m;
     let params = a.codes.apply(params);
     let nlist = params.resolved_nlist(n);
     let t0 = Instant::now();

@@ -68,15 +68,13 @@ pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
         // String ids: rows are numbered, and the shard keeps the strings.
         InputIds::Strings(s) => ((0..n as u64).collect(), Some(s)),
     };
-    let params = IndexParams {
-        metric: a.metric.parse()?,
-        nlist: a.nlist,
-        m: a.m,
-        nbits: a.bits,
-        seed: a.seed,
-        storage,
-        ..Default::default()
-    };
+    let mut params = IndexParams::default()
+        .with_metric(a.metric.parse()?)
+        .with_nbits(a.bits)
+        .with_seed(a.seed)
+        .with_storage(storage);
+    params.nlist = a.nlist;
+    params.m = a.m;
     let params = a.codes.apply(params);
     let t = std::time::Instant::now();
     let index = match &a.model {

@@ -49,16 +49,14 @@ pub struct CodeArgs {
 impl CodeArgs {
     /// Sets the code fields of `p`.
     pub fn apply(&self, p: IndexParams) -> IndexParams {
-        IndexParams {
-            codes: match self.codes {
-                Codes::Pq => CodeKind::Pq,
-                Codes::Rabitq => CodeKind::Rabitq,
-            },
-            opq: self.opq,
-            opq_iters: self.opq_iters,
-            kmeans_iters: self.kmeans_iters,
-            ..p
-        }
+        let codes = match self.codes {
+            Codes::Pq => CodeKind::Pq,
+            Codes::Rabitq => CodeKind::Rabitq,
+        };
+        p.with_codes(codes)
+            .with_opq(self.opq)
+            .with_opq_iters(self.opq_iters)
+            .with_kmeans_iters(self.kmeans_iters)
     }
 }
 

@@ -43,10 +43,8 @@ impl ProbeRatio {
     }
 
     /// Applies this setting to `p`.
-    pub fn apply(self, p: SearchParams) -> SearchParams {
-        SearchParams {
-            probe_ratio: self.0,
-            ..p
-        }
+    pub fn apply(self, mut p: SearchParams) -> SearchParams {
+        p.probe_ratio = self.0;
+        p
     }
 }

@@ -20,10 +20,8 @@ pub struct ScanArgs {
 impl ScanArgs {
     /// `p` with these options.
     pub fn apply(self, p: SearchParams) -> SearchParams {
-        SearchParams {
-            rabitq_epsilon: self.epsilon,
-            ..p.with_shared_table(self.shared_table)
-        }
+        p.with_rabitq_epsilon(self.epsilon)
+            .with_shared_table(self.shared_table)
     }
 
     /// RaBitQ's error bound (ε₀).
