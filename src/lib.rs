@@ -6,28 +6,39 @@
 //!   ([`IvfPqIndex`], [`IvfPqModel`], [`IndexParams`], [`SearchParams`]);
 //! - [`io`]: shard files searched in place from local disk or object storage
 //!   ([`io::write_shard`], [`io::Shard`]), benchmark vector files and dataset folders;
-//! - [`shard`]: collections of shards with versioned manifests ([`shard::Collection`]);
-//! - [`datasets`]: synthetic data with exact ground truth, for tests and `ivfpq bench`.
+//! - [`shard`]: collections of shards with versioned manifests ([`shard::Collection`]).
 //!
 //! ```
 //! use ivfpq::core::{IndexParams, IvfPqIndex, Metric, SearchParams};
-//! use ivfpq::datasets::{SynthSpec, synthetic};
 //!
-//! let ds = synthetic(&SynthSpec { n: 4000, queries: 10, dim: 32, ..Default::default() });
-//! let ids: Vec<u64> = (0..4000).collect();
+//! // Any f32 rows will do: here 4,000 pseudo-random rows of 32, row-major.
+//! let (n, dim) = (4000, 32);
+//! let mut x = 1u64;
+//! let base: Vec<f32> = (0..n * dim)
+//!     .map(|_| {
+//!         x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+//!         (x >> 40) as f32 / (1u64 << 24) as f32
+//!     })
+//!     .collect();
+//! let ids: Vec<u64> = (0..n as u64).collect();
 //! let params = IndexParams::default()
 //!     .with_metric(Metric::L2)
 //!     .with_nlist(32)
 //!     .with_m(8);
-//! let index = IvfPqIndex::build(&ds.base, &ids, ds.dim, &params).unwrap();
-//! let hits = index.search(&ds.queries, &SearchParams::new(10, 8).with_refine(4)).unwrap();
-//! assert_eq!(hits.len(), 10);
+//! let index = IvfPqIndex::build(&base, &ids, dim, &params).unwrap();
+//! let queries = &base[..10 * dim];
+//! let hits = index.search(queries, &SearchParams::new(10, 8).with_refine(4)).unwrap();
+//! // Each query is a stored row: refine finds it first, at distance 0.
+//! assert!(hits.iter().enumerate().all(|(q, h)| h[0].id == q as u64));
 //! ```
 //!
 //! Complete programs are in the repository's `examples/`: `build_and_search` (an index and
 //! its shard file), `collection` and `s3_shard` (run with `cargo run --release --example
 //! NAME`).
 
+// Synthetic data with exact neighbours, for the command, the tests and the examples: a
+// benchmark helper, not part of the library's API.
+#[doc(hidden)]
 pub mod datasets;
 
 pub use ivfpq_core as core;

@@ -22,7 +22,8 @@ use ivfpq_simd::Kernels;
 use rand::rngs::StdRng;
 use rayon::prelude::*;
 
-use crate::kmeans::{Gemm, Nearest, recenter, row_norms};
+use crate::assign::{Gemm, Nearest, row_norms};
+use crate::recenter::recenter;
 
 /// The narrowest rows that take the bounds. A skipped distance saves `dim` FMAs of the
 /// GEMM, but every bound is read and written once an iteration, and a distance that is

@@ -7,10 +7,11 @@ use rayon::prelude::*;
 
 use crate::buckets::Buckets;
 use crate::error::{IvfPqError, Result};
+use crate::lists::{ListRef, Lists, Rows, VectorsRef, row_as_f32};
 use crate::metric::Metric;
 use crate::model::IvfPqModel;
 use crate::params::{IndexParams, VectorStorage};
-use crate::partition::Partition;
+use crate::partition::{Partition, Vectors};
 use crate::validate;
 
 /// An IVF-PQ index held in memory.
@@ -185,5 +186,44 @@ fn pq4_layout(model: &IvfPqModel) -> Pq4Layout {
     match Kernels::try_active() {
         Ok(k) if is_pq4(model) => k.pq4_layout(),
         _ => Pq4Layout::Blocked,
+    }
+}
+
+impl Lists for IvfPqIndex {
+    fn list(&self, l: usize) -> Option<ListRef<'_>> {
+        self.partitions.get(l).map(|p| ListRef {
+            codes: &p.codes,
+            ids: &p.ids,
+            aux: &p.aux,
+            records: &p.records,
+            layout: p.layout,
+        })
+    }
+}
+
+impl IvfPqIndex {
+    /// Row `off` of partition `l` as stored; `None` when out of range.
+    fn stored_row(&self, l: usize, off: usize) -> Option<VectorsRef<'_>> {
+        let dim = self.dim();
+        let r = off * dim..(off + 1) * dim;
+        Some(match &self.partitions.get(l)?.vectors {
+            Vectors::F32(v) => VectorsRef::F32(v.get(r)?),
+            Vectors::F16(v) => VectorsRef::F16(v.get(r)?),
+            Vectors::None => VectorsRef::None,
+        })
+    }
+}
+
+impl Rows for IvfPqIndex {
+    fn row<'a>(&'a self, l: usize, off: usize, scratch: &'a mut [f32]) -> Option<&'a [f32]> {
+        row_as_f32(self.stored_row(l, off)?, scratch)
+    }
+
+    fn prefetch(&self, l: usize, off: usize) {
+        match self.stored_row(l, off) {
+            Some(VectorsRef::F32(x)) => ivfpq_simd::prefetch(x),
+            Some(VectorsRef::F16(x)) => ivfpq_simd::prefetch(x),
+            _ => {}
+        }
     }
 }

@@ -32,6 +32,7 @@
 //! # Ok::<(), ivfpq_core::IvfPqError>(())
 //! ```
 
+mod assign;
 mod blocks;
 mod buckets;
 mod byte_scan;
@@ -49,6 +50,7 @@ mod params;
 mod partition;
 mod pq;
 mod rabitq;
+mod recenter;
 mod search;
 mod select;
 mod validate;

@@ -9,9 +9,6 @@ use half::f16;
 use half::slice::HalfFloatSliceExt;
 use ivfpq_simd::Pq4Layout;
 
-use crate::index::IvfPqIndex;
-use crate::partition::Vectors;
-
 /// Codes and ids of one partition, borrowed.
 #[derive(Clone, Copy, Debug)]
 pub struct ListRef<'a> {
@@ -165,43 +162,4 @@ pub enum VectorsRef<'a> {
     F16(&'a [f16]),
     /// Not stored.
     None,
-}
-
-impl Lists for IvfPqIndex {
-    fn list(&self, l: usize) -> Option<ListRef<'_>> {
-        self.partitions.get(l).map(|p| ListRef {
-            codes: &p.codes,
-            ids: &p.ids,
-            aux: &p.aux,
-            records: &p.records,
-            layout: p.layout,
-        })
-    }
-}
-
-impl IvfPqIndex {
-    /// Row `off` of partition `l` as stored; `None` when out of range.
-    fn stored_row(&self, l: usize, off: usize) -> Option<VectorsRef<'_>> {
-        let dim = self.dim();
-        let r = off * dim..(off + 1) * dim;
-        Some(match &self.partitions.get(l)?.vectors {
-            Vectors::F32(v) => VectorsRef::F32(v.get(r)?),
-            Vectors::F16(v) => VectorsRef::F16(v.get(r)?),
-            Vectors::None => VectorsRef::None,
-        })
-    }
-}
-
-impl Rows for IvfPqIndex {
-    fn row<'a>(&'a self, l: usize, off: usize, scratch: &'a mut [f32]) -> Option<&'a [f32]> {
-        row_as_f32(self.stored_row(l, off)?, scratch)
-    }
-
-    fn prefetch(&self, l: usize, off: usize) {
-        match self.stored_row(l, off) {
-            Some(VectorsRef::F32(x)) => ivfpq_simd::prefetch(x),
-            Some(VectorsRef::F16(x)) => ivfpq_simd::prefetch(x),
-            _ => {}
-        }
-    }
 }

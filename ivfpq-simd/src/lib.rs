@@ -30,6 +30,7 @@ mod levels;
 mod api;
 mod dispatch;
 mod distance;
+mod hits;
 mod lanes;
 mod nearest;
 mod pq;
@@ -45,7 +46,10 @@ mod topk;
 
 pub use dispatch::{Kernels, Level, SimdError, level, try_level};
 pub use pq::{PQ8_BLOCK, pack_pq8_blocks, pq8_blocked_len, unpack_pq8_code};
-pub use pq4::{PQ4_BLOCK, Pq4Query, pq4_blocked_len, pq4_m_pad};
-pub use pq4_layout::{Pq4Layout, pack_pq4_blocks, pq4_code, pq4_push, pq4_relayout};
+pub use pq4::Pq4Query;
+pub use pq4_layout::{
+    PQ4_BLOCK, Pq4Layout, pack_pq4_blocks, pq4_blocked_len, pq4_code, pq4_m_pad, pq4_push,
+    pq4_relayout,
+};
 pub use prefetch::{prefetch, prefetch_l2};
 pub use topk::{TopK, total_order_bits};

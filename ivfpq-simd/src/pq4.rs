@@ -2,7 +2,7 @@
 //! shuffles (`vpshufb`, `vqtbl1q_u8`), 32 or 64 lookups per instruction.
 //!
 //! # Code layout
-//! Vectors go in blocks of [`PQ4_BLOCK`] = 32. `m` is padded to `m_pad`, a multiple of 4
+//! Vectors go in blocks of [`PQ4_BLOCK`](crate::PQ4_BLOCK) = 32. `m` is padded to `m_pad`, a multiple of 4
 //! (padding sub-quantizers have code 0 and an all-zero table row). A block is
 //! `16 · m_pad` bytes; sub-quantizer `j` owns bytes `[16j, 16j + 16)`, and byte `t` holds
 //! vector `t` in its low nibble and vector `t + 16` in its high nibble. So one 32-byte
@@ -15,20 +15,10 @@
 //! The per-query table is `m_pad × 16` bytes, row `j` the quantized distances of
 //! sub-quantizer `j`. Sums are `u16`; the caller scales the table so they cannot overflow.
 
+pub(crate) use crate::hits::push_hits;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use crate::hits::push_mask;
 pub(crate) use crate::pq4_layout::Pq4Layout;
-
-/// Vectors per code block.
-pub const PQ4_BLOCK: usize = 32;
-
-/// `m` padded for the kernels: a multiple of 4 (four sub-quantizers per 512-bit load).
-pub fn pq4_m_pad(m: usize) -> usize {
-    m.next_multiple_of(4)
-}
-
-/// Bytes that `n` codes of `m` 4-bit sub-quantizers take in the blocked layout.
-pub fn pq4_blocked_len(n: usize, m: usize) -> usize {
-    n.div_ceil(PQ4_BLOCK) * 16 * pq4_m_pad(m)
-}
 
 /// Scalar kernel: every block's 32 sums into `out`, then the indices below `n` whose sum
 /// is at most `threshold` appended to `hits`. Codes are [`Pq4Layout::Transposed`] if `T`,
@@ -63,32 +53,6 @@ pub(crate) fn pq4_scan_scalar<const T: bool>(
             *s = acc;
         }
         push_hits(sums, b, n, threshold, hits);
-    }
-}
-
-/// Appends the lanes of block `b` at or under `threshold` (and below `n`). Shared with
-/// the 8-bit byte-table scan, whose blocks are also 32 vectors.
-#[inline]
-pub(crate) fn push_hits(sums: &[u16], b: usize, n: usize, threshold: u16, hits: &mut Vec<u32>) {
-    for (v, &s) in sums.iter().enumerate() {
-        let i = b * PQ4_BLOCK + v;
-        if s <= threshold && i < n {
-            hits.push(i as u32);
-        }
-    }
-}
-
-/// Lanes of a 32-bit mask (bit `v` = vector `v` of block `b` passed) below `n`.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-pub(crate) fn push_mask(mut mask: u32, b: usize, n: usize, hits: &mut Vec<u32>) {
-    while mask != 0 {
-        let v = mask.trailing_zeros() as usize;
-        mask &= mask - 1;
-        let i = b * PQ4_BLOCK + v;
-        if i < n {
-            hits.push(i as u32);
-        }
     }
 }
 

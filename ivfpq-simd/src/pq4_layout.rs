@@ -1,8 +1,19 @@
 //! Where each 4-bit code lives in a partition's blocks: the file's layout and the
-//! transposed one the AVX-512 VBMI kernel reads in memory (see [`crate::pq4`] for the
-//! block structure).
+//! transposed one the AVX-512 VBMI kernel reads in memory (the block structure is
+//! described in `pq4.rs`).
 
-use crate::pq4::{PQ4_BLOCK, pq4_blocked_len, pq4_m_pad};
+/// Vectors per code block.
+pub const PQ4_BLOCK: usize = 32;
+
+/// `m` padded for the kernels: a multiple of 4 (four sub-quantizers per 512-bit load).
+pub fn pq4_m_pad(m: usize) -> usize {
+    m.next_multiple_of(4)
+}
+
+/// Bytes that `n` codes of `m` 4-bit sub-quantizers take in the blocked layout.
+pub fn pq4_blocked_len(n: usize, m: usize) -> usize {
+    n.div_ceil(PQ4_BLOCK) * 16 * pq4_m_pad(m)
+}
 
 /// How the bytes of each 64-byte chunk of a block (four sub-quantizers) are ordered.
 ///

@@ -251,7 +251,7 @@ fn finish(
         // SAFETY: `out` holds 32 `u16`s (asserted): 64 bytes.
         unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), sums) };
     }
-    crate::pq4::push_mask(mask, b, n, hits);
+    crate::hits::push_mask(mask, b, n, hits);
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub(crate) fn pq8_byte_scan_scalar(
                 *s = s.wrapping_add(u16::from(row[c as usize]));
             }
         }
-        crate::pq4::push_hits(sums, b, n, threshold, hits);
+        crate::hits::push_hits(sums, b, n, threshold, hits);
     }
 }
 
@@ -131,7 +131,7 @@ pub(crate) mod x86 {
                 let blk = b + h;
                 // SAFETY: `blk < nblocks`, so `blk·32 + 32 ≤ out.len()` (asserted above).
                 unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(blk * PQ8_BLOCK).cast(), s) };
-                crate::pq4::push_mask(_mm512_cmple_epu16_mask(s, thr), blk, n, hits);
+                crate::hits::push_mask(_mm512_cmple_epu16_mask(s, thr), blk, n, hits);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Tests of k-means: objective, determinism, assignment, splits, and bad shapes.
 
 use super::*;
+use ivfpq_simd::Kernels;
 
 fn objective(data: &[f32], dim: usize, c: &[f32]) -> f64 {
     let n = data.len() / dim;

@@ -12,6 +12,7 @@ use ivfpq::datasets::{SynthSpec, try_synthetic};
 use ivfpq::io::Dataset;
 
 use crate::code_args::{CodeArgs, describe, kind};
+use crate::metric_arg::MetricArg;
 use crate::probe_arg::ProbeRatio;
 use crate::refine_arg::Refine;
 use crate::report::{Rows, Val};
@@ -82,8 +83,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 128, value_parser = crate::at_least_one())]
     synth_dim: usize,
     /// Synthetic dataset: metric.
-    #[arg(long, default_value = "l2")]
-    synth_metric: String,
+    #[arg(long, value_enum, default_value_t = MetricArg::L2)]
+    synth_metric: MetricArg,
 }
 
 const K: usize = 10;
@@ -102,7 +103,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             let spec = SynthSpec {
                 n: a.synth_n,
                 dim: a.synth_dim,
-                metric: a.synth_metric.parse()?,
+                metric: a.synth_metric.metric(),
                 ..Default::default()
             };
             let spin = spinner(&format!(

@@ -10,6 +10,7 @@ use ivfpq::io::{
 
 use crate::bench::spinner;
 use crate::code_args::{CodeArgs, describe};
+use crate::metric_arg::MetricArg;
 use crate::store::StoreArgs;
 use crate::vectors_arg::VectorsArg;
 
@@ -22,9 +23,9 @@ pub struct BuildArgs {
     /// Output shard: a local path or an object-store URL (s3://bucket/key, ...).
     #[arg(long)]
     output: String,
-    /// Metric: l2, cosine or dot.
-    #[arg(long, default_value = "l2")]
-    metric: String,
+    /// Metric.
+    #[arg(long, value_enum, default_value_t = MetricArg::L2)]
+    metric: MetricArg,
     /// Coarse partitions (default: sqrt(n)).
     #[arg(long)]
     nlist: Option<usize>,
@@ -69,7 +70,7 @@ pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
         InputIds::Strings(s) => ((0..n as u64).collect(), Some(s)),
     };
     let mut params = IndexParams::default()
-        .with_metric(a.metric.parse()?)
+        .with_metric(a.metric.metric())
         .with_nbits(a.bits)
         .with_seed(a.seed)
         .with_storage(storage);

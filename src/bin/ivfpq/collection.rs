@@ -11,6 +11,7 @@ use ivfpq::shard::{
     write_csv, write_results,
 };
 
+use crate::metric_arg::MetricArg;
 use crate::query_args::QuerySettings;
 use crate::store::StoreArgs;
 
@@ -47,9 +48,9 @@ pub struct CreateArgs {
     /// Vector dimension (with --separately-trained).
     #[arg(long)]
     dim: Option<usize>,
-    /// Metric (with --separately-trained): l2, cosine or dot.
-    #[arg(long)]
-    metric: Option<String>,
+    /// Metric (with --separately-trained).
+    #[arg(long, value_enum)]
+    metric: Option<MetricArg>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -248,7 +249,7 @@ fn create(a: CreateArgs) -> Res {
             Collection::create(&a.uri, shard.model(), opts)?
         }
         (None, _) => {
-            let metric: Metric = a.metric.as_deref().unwrap_or("l2").parse()?;
+            let metric: Metric = a.metric.map_or(Metric::L2, MetricArg::metric);
             Collection::create_separately_trained(&a.uri, a.dim.unwrap_or(0), metric, opts)?
         }
     };

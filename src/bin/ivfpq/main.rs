@@ -15,6 +15,7 @@ mod build;
 mod code_args;
 mod collection;
 mod inspect;
+mod metric_arg;
 mod probe_arg;
 mod query_args;
 mod refine_arg;

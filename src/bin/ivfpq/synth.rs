@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 use ivfpq::datasets::{SynthSpec, try_synthetic};
 
+use crate::metric_arg::MetricArg;
+
 /// Options of `ivfpq synth`.
 #[derive(Args)]
 pub struct SynthArgs {
@@ -21,9 +23,9 @@ pub struct SynthArgs {
     /// Dimension (at least 1).
     #[arg(long, default_value_t = 128, value_parser = crate::at_least_one())]
     dim: usize,
-    /// Metric of the ground truth: l2, cosine or dot.
-    #[arg(long, default_value = "l2")]
-    metric: String,
+    /// Metric of the ground truth.
+    #[arg(long, value_enum, default_value_t = MetricArg::L2)]
+    metric: MetricArg,
     /// RNG seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -34,7 +36,7 @@ pub fn run(a: SynthArgs) -> Result<(), Box<dyn std::error::Error>> {
         n: a.n,
         queries: a.queries,
         dim: a.dim,
-        metric: a.metric.parse()?,
+        metric: a.metric.metric(),
         seed: a.seed,
         ..Default::default()
     };
