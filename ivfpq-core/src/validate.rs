@@ -6,21 +6,9 @@ use crate::error::{IvfPqError, Result};
 
 /// Checks that `data` is `n × dim` with `n ≥ 1` and every value finite; returns `n`.
 pub(crate) fn rows(param: &'static str, data: &[f32], dim: usize) -> Result<usize> {
-    if dim == 0 {
-        return Err(IvfPqError::InvalidParameter {
-            param: "dim",
-            message: "must be at least 1".into(),
-        });
-    }
+    whole_rows(param, data, dim)?;
     if data.is_empty() {
         return Err(IvfPqError::Empty { param });
-    }
-    if !data.len().is_multiple_of(dim) {
-        return Err(IvfPqError::DimensionMismatch {
-            param,
-            expected: dim,
-            got: data.len() % dim,
-        });
     }
     // In parallel: a training set or batch of adds can be gigabytes.
     if let Some(i) = data

@@ -119,13 +119,13 @@ pub(crate) fn search(
         // Merged lists are numbered by partition; their rows map back to each shard's.
         Some(view) => {
             let hits = batch.rerank(view, &batch.scan(view));
-            result_hits(hits, &seg, opts.vectors, |h| {
+            result_hits(hits, &seg, (opts.vectors, model.dim()), |h| {
                 view.locate(h.list as usize, h.offset as usize)
             })
         }
         None => {
             let hits = batch.rerank(&seg, &batch.scan(&seg));
-            result_hits(hits, &seg, opts.vectors, |h| {
+            result_hits(hits, &seg, (opts.vectors, model.dim()), |h| {
                 let l = h.list as usize;
                 Some((l / nlist, l % nlist, h.offset as usize))
             })
@@ -145,19 +145,13 @@ pub(crate) fn search(
 }
 
 /// Each query's hits as results, `locate` giving each hit's shard, partition and offset
-/// in the shard; with `vectors`, each with its stored row.
+/// in the shard; with `vectors`, each with its stored row (`dim` values).
 fn result_hits(
     hits: Vec<Vec<Hit>>,
     seg: &Segments<'_>,
-    vectors: bool,
+    (vectors, dim): (bool, usize),
     locate: impl Fn(&Hit) -> Option<(usize, usize, usize)>,
 ) -> Vec<Vec<ResultHit>> {
-    let dim = seg
-        .views
-        .iter()
-        .flatten()
-        .next()
-        .map_or(0, |v| v.shard().model().dim());
     let mut scratch = vec![0.0f32; dim];
     hits.into_iter()
         .map(|q| {
