@@ -8,6 +8,10 @@
 //!   ([`io::write_shard`], [`io::Shard`]), benchmark vector files and dataset folders;
 //! - [`shard`]: collections of shards with versioned manifests ([`shard::Collection`]).
 //!
+//! The three searchables, [`IvfPqIndex`], [`io::Shard`] and [`shard::Collection`], share
+//! one search: the [`Searcher`] trait, with the same [`SearchParams`]. Their own `search`
+//! methods return more (a shard's read statistics, a collection's shard of each hit).
+//!
 //! ```
 //! use ivfpq::core::{IndexParams, IvfPqIndex, Metric, SearchParams};
 //!
@@ -47,7 +51,8 @@ pub use ivfpq_shard as shard;
 pub use ivfpq_simd as simd;
 
 pub use ivfpq_core::{
-    IndexParams, IvfPqError, IvfPqIndex, IvfPqModel, Metric, Neighbor, SearchParams,
+    IndexParams, IvfPqError, IvfPqIndex, IvfPqModel, Metric, Neighbor, SearchOptions, SearchParams,
+    Searcher,
 };
 
 /// The README's code blocks, compiled and run as doctests.

@@ -2,6 +2,7 @@
 //!
 //! Build an index with [`IvfPqIndex::build`] (or train an [`IvfPqModel`] once and add
 //! batches with [`IvfPqIndex::add`]), then [`IvfPqIndex::search`] with [`SearchParams`].
+//! [`Searcher`] is the search it shares with a shard file and a collection.
 //! Every entry point validates its input and returns an [`IvfPqError`] naming the bad
 //! parameter; nothing here panics on user input.
 //!
@@ -52,6 +53,7 @@ mod pq;
 mod rabitq;
 mod recenter;
 mod search;
+mod searcher;
 mod select;
 mod validate;
 
@@ -68,3 +70,4 @@ pub use partition::{Partition, Vectors};
 pub use pq::{KSUB, KSUB4, ProductQuantizer};
 pub use rabitq::{EPSILON0, Rabitq};
 pub use search::{Candidate, Hit, Neighbor, QueryBatch};
+pub use searcher::Searcher;

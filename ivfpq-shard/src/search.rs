@@ -348,3 +348,36 @@ fn verify_entry(shard: &Shard, entry: &ShardEntry, snap: &Snapshot) -> Result<()
         message: format!("differs from the manifest: {}", diffs.join(", ")),
     })
 }
+
+impl ivfpq_core::Searcher for Collection {
+    type Error = ShardError;
+
+    /// The dimension of the pinned version.
+    fn dim(&self) -> usize {
+        self.snapshot().manifest.dim as usize
+    }
+
+    fn metric(&self) -> ivfpq_core::Metric {
+        self.snapshot().manifest.metric()
+    }
+
+    fn nearest(
+        &self,
+        queries: &[f32],
+        params: &ivfpq_core::SearchParams,
+    ) -> Result<Vec<Vec<ivfpq_core::Neighbor>>> {
+        let res = self.search(queries, &SearchOptions::new(params.clone()))?;
+        Ok(res
+            .hits
+            .into_iter()
+            .map(|q| {
+                q.into_iter()
+                    .map(|h| ivfpq_core::Neighbor {
+                        id: h.id,
+                        distance: h.distance,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}

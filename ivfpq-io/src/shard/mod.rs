@@ -18,3 +18,23 @@ pub use reader::{
 };
 pub use writer::write_file_atomic;
 pub use writer::{ShardWriter, write_shard, write_shard_labeled};
+
+impl ivfpq_core::Searcher for Shard {
+    type Error = crate::IoError;
+
+    fn dim(&self) -> usize {
+        self.model().dim()
+    }
+
+    fn metric(&self) -> ivfpq_core::Metric {
+        self.model().metric()
+    }
+
+    fn nearest(
+        &self,
+        queries: &[f32],
+        params: &ivfpq_core::SearchParams,
+    ) -> crate::Result<Vec<Vec<ivfpq_core::Neighbor>>> {
+        self.search(queries, params)
+    }
+}
