@@ -11,6 +11,8 @@ use ivfpq::datasets::{SynthSpec, synthetic};
 
 #[path = "common/cli.rs"]
 mod cli;
+#[path = "common/npy.rs"]
+mod npy;
 
 use cli::run_ok as run;
 
@@ -21,25 +23,10 @@ fn tmp(tag: &str) -> PathBuf {
     d
 }
 
+use npy::write_npy;
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn write_npy(path: &Path, data: &[f32], dim: usize) {
-    let header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {dim}), }}",
-        data.len() / dim
-    );
-    let mut h = header.into_bytes();
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(b' ');
-    }
-    h.push(b'\n');
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    b.extend_from_slice(&h);
-    b.extend_from_slice(bytemuck::cast_slice(data));
-    std::fs::write(path, b).unwrap();
 }
 
 fn write_arrow(path: &Path, data: &[f32], dim: usize, labels: &[String]) {

@@ -450,6 +450,15 @@ impl IvfPqModel {
         self.encode_checked(x)
     }
 
+    /// Rows as an index stores and encodes them: checked to be whole, finite rows of the
+    /// model's dimension, and scaled to unit length for cosine (a copy; other metrics
+    /// borrow `x`). [`crate::IvfPqIndex::add`] does the same before encoding.
+    pub fn prepare<'a>(&self, x: &'a [f32]) -> Result<std::borrow::Cow<'a, [f32]>> {
+        let kern = Kernels::try_active()?;
+        validate::rows("vectors", x, self.dim)?;
+        Ok(validate::for_metric(kern, self.metric, x, self.dim))
+    }
+
     /// [`IvfPqModel::encode`] of rows already checked by `validate::rows` (as
     /// [`crate::IvfPqIndex::add`] does), without a second pass over them.
     pub(crate) fn encode_checked(&self, x: &[f32]) -> Result<(Vec<u32>, Vec<u8>)> {

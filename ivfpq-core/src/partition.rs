@@ -151,3 +151,85 @@ impl Partition {
         }
     }
 }
+
+/// Building partitions outside an index: the out-of-core build encodes rows in chunks,
+/// spills them, and refills each partition from its spilled rows, in input order, so the
+/// file it writes is the one an in-memory index of the same rows writes.
+impl Partition {
+    /// An empty partition for rows of `model`, its codes in the file layout (`Blocked`).
+    pub fn empty(storage: VectorStorage) -> Partition {
+        Partition::new(storage, Pq4Layout::Blocked)
+    }
+
+    /// Appends one row: `code` is its row of [`crate::IvfPqModel::encode`] and `row` the
+    /// vector as [`crate::IvfPqModel::prepare`] returned it. Errors if either has the
+    /// wrong length for `model`.
+    pub fn push_encoded(
+        &mut self,
+        model: &crate::IvfPqModel,
+        code: &[u8],
+        id: u64,
+        row: &[f32],
+    ) -> crate::Result<()> {
+        if code.len() != model.code_len() {
+            return Err(crate::IvfPqError::InvalidParameter {
+                param: "code",
+                message: format!(
+                    "{} bytes; the model's codes are {}",
+                    code.len(),
+                    model.code_len()
+                ),
+            });
+        }
+        if row.len() != model.dim() {
+            return Err(crate::IvfPqError::InvalidParameter {
+                param: "row",
+                message: format!(
+                    "{} values; the model's dimension is {}",
+                    row.len(),
+                    model.dim()
+                ),
+            });
+        }
+        self.push(model.quantizer(), code, id, row);
+        Ok(())
+    }
+
+    /// Appends row `i` of `list` (a list of a shard of `model`), with its id and code, and
+    /// `row` as its refine vector: merging shards of one model copies rows this way,
+    /// without encoding them again. Errors if `i` or the list's arrays are out of range.
+    pub fn push_from(
+        &mut self,
+        model: &crate::IvfPqModel,
+        list: &crate::ListRef<'_>,
+        i: usize,
+        row: &[f32],
+    ) -> crate::Result<()> {
+        let short = || crate::IvfPqError::InvalidParameter {
+            param: "list",
+            message: format!("row {i} is outside a list of {} rows", list.ids.len()),
+        };
+        let id = *list.ids.get(i).ok_or_else(short)?;
+        let mut code = vec![0u8; model.code_len()];
+        match model.quantizer() {
+            Quantizer::Rabitq(r) => r.row_of(list, i, &mut code).ok_or_else(short)?,
+            Quantizer::Pq { pq, .. } => {
+                let m = pq.m();
+                let len = if pq.nbits() == 4 {
+                    ivfpq_simd::pq4_blocked_len(list.ids.len(), m)
+                } else {
+                    pq8_blocked_len(list.ids.len(), m)
+                };
+                let codes = list.codes.get(..len).ok_or_else(short)?;
+                if pq.nbits() == 4 {
+                    for (j, c) in code.iter_mut().enumerate() {
+                        *c = ivfpq_simd::pq4_code(codes, list.layout, m, i, j);
+                    }
+                } else {
+                    ivfpq_simd::unpack_pq8_code(codes, m, i, &mut code);
+                }
+            }
+        }
+        self.push_encoded(model, &code, id, row)
+    }
+}

@@ -234,6 +234,33 @@ impl Rabitq {
         }
     }
 
+    /// The encoded row of vector `i` of a list, as `encode_rows` made it: the inverse of
+    /// `split_row` and `push`. `None` if the list is too short.
+    pub(crate) fn row_of(&self, list: &crate::ListRef<'_>, i: usize, out: &mut [u8]) -> Option<()> {
+        let (g, pl) = (self.groups(), self.planes_len());
+        if i >= list.ids.len() || out.len() != self.row_len() {
+            return None;
+        }
+        for (j, o) in out[..g].iter_mut().enumerate() {
+            let blocks = pq4_blocked_len(list.ids.len(), g);
+            *o = ivfpq_simd::pq4_code(list.codes.get(..blocks)?, list.layout, g, i, j);
+        }
+        let rec = list
+            .records
+            .get(i * self.record_len()..(i + 1) * self.record_len())?;
+        out[g..g + pl].copy_from_slice(&rec[8..]);
+        let blk = self.aux_block_len();
+        let (b, t) = (i / PQ4_BLOCK, i % PQ4_BLOCK);
+        let aux = list.aux.get(b * blk..(b + 1) * blk)?;
+        let factors = &mut out[g + pl..];
+        for f in 0..BLOCK_FACTORS {
+            let at = 4 * (f * PQ4_BLOCK + t);
+            factors[4 * f..4 * f + 4].copy_from_slice(&aux[at..at + 4]);
+        }
+        factors[4 * BLOCK_FACTORS..4 * BLOCK_FACTORS + 8].copy_from_slice(&rec[..8]);
+        Some(())
+    }
+
     /// Appends vector `i` (pushed in order) to a partition's `codes`, `aux` and
     /// `records`.
     pub(crate) fn push(&self, (codes, aux, records): Parts<'_>, i: usize, c: &Code<'_>) {

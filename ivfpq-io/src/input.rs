@@ -10,6 +10,7 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
 use crate::error::{IoError, Result};
+use crate::npy::parse_npy;
 use crate::vecs::read_fvecs;
 
 /// Ids as the input gave them.
@@ -102,66 +103,6 @@ pub fn read_vectors(path: &Path, id_column: &str) -> Result<InputVectors> {
     }
 }
 
-/// Parses a `.npy` file holding a 2-D little-endian f32 array in C order.
-pub fn parse_npy(b: &[u8], path: &Path) -> Result<(Vec<f32>, usize)> {
-    let bad = |msg: String| IoError::format(path, "npy header", msg);
-    if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
-        return Err(bad("bad magic".into()));
-    }
-    // Version 1 has a u16 header length; versions 2 and 3 a u32.
-    let (hlen, start): (usize, usize) = match b[6] {
-        1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
-        2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
-        v => return Err(bad(format!("unsupported version {v}"))),
-    };
-    let header = b
-        .get(start..start.saturating_add(hlen))
-        .ok_or_else(|| bad("truncated header".into()))?;
-    let header = std::str::from_utf8(header).map_err(|_| bad("header is not text".into()))?;
-    let field = |key: &str| -> Option<&str> {
-        let at = header.find(&format!("'{key}'"))? + key.len() + 2;
-        let rest = header[at..].trim_start().strip_prefix(':')?.trim_start();
-        Some(rest)
-    };
-    let descr = field("descr").ok_or_else(|| bad("no descr".into()))?;
-    if !(descr.starts_with("'<f4'") || descr.starts_with("'=f4'")) {
-        return Err(bad(format!(
-            "dtype {} is not little-endian float32",
-            descr.split(',').next().unwrap_or("")
-        )));
-    }
-    if !field("fortran_order").is_some_and(|v| v.starts_with("False")) {
-        return Err(bad("only C-order arrays are read".into()));
-    }
-    let shape = field("shape").ok_or_else(|| bad("no shape".into()))?;
-    let inner = shape
-        .strip_prefix('(')
-        .and_then(|s| s.split(')').next())
-        .ok_or_else(|| bad("bad shape".into()))?;
-    let dims: Vec<usize> = inner
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<usize>()
-                .map_err(|_| bad(format!("bad shape {inner:?}")))
-        })
-        .collect::<Result<_>>()?;
-    let [n, dim] = dims[..] else {
-        return Err(bad(format!("shape ({inner}) is not 2-D")));
-    };
-    let body = &b[start + hlen..];
-    let want = n.checked_mul(dim).and_then(|x| x.checked_mul(4));
-    if want != Some(body.len()) {
-        return Err(IoError::format(
-            path,
-            "npy data",
-            format!("{} bytes for shape ({n}, {dim}) (truncated?)", body.len()),
-        ));
-    }
-    Ok((bytemuck::pod_collect_to_vec(body), dim))
-}
-
 fn read_arrow(path: &Path, id_column: &str) -> Result<InputVectors> {
     let file = File::open(path).map_err(|e| IoError::os(path, e))?;
     let bad = |section: &str, msg: String| IoError::format(path, section, msg);
@@ -183,7 +124,7 @@ fn read_arrow(path: &Path, id_column: &str) -> Result<InputVectors> {
     Ok(out)
 }
 
-fn append_batch(
+pub(crate) fn append_batch(
     out: &mut InputVectors,
     batch: &RecordBatch,
     id_column: &str,
@@ -292,60 +233,6 @@ fn append_batch(
 mod tests {
     use super::*;
 
-    /// A version-1 `.npy` file of `shape` with `body`, as numpy writes it (header padded
-    /// to a multiple of 64 bytes, ending in a newline).
-    fn npy(descr: &str, fortran: bool, shape: &str, body: &[u8]) -> Vec<u8> {
-        let mut h = format!(
-            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
-            if fortran { "True" } else { "False" }
-        );
-        while (10 + h.len() + 1) % 64 != 0 {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut b = b"\x93NUMPY\x01\x00".to_vec();
-        b.extend_from_slice(&(h.len() as u16).to_le_bytes());
-        b.extend_from_slice(h.as_bytes());
-        b.extend_from_slice(body);
-        b
-    }
-
-    #[test]
-    fn npy_parses_and_every_truncation_is_an_error() {
-        let path = Path::new("x.npy");
-        let rows: Vec<f32> = (0..12).map(|i| i as f32 - 2.5).collect();
-        let good = npy("<f4", false, "(3, 4)", bytemuck::cast_slice(&rows));
-        assert_eq!(parse_npy(&good, path).unwrap(), (rows, 4));
-        for cut in 0..good.len() {
-            let e = parse_npy(&good[..cut], path).unwrap_err().to_string();
-            assert!(e.contains("x.npy") && e.contains("npy"), "{e}");
-        }
-    }
-
-    #[test]
-    fn npy_rejects_what_it_cannot_read_by_name() {
-        let path = Path::new("x.npy");
-        let body = [0u8; 16];
-        let cases: [(Vec<u8>, &str); 6] = [
-            (
-                npy("<f8", false, "(2, 1)", &body),
-                "not little-endian float32",
-            ),
-            (npy("<f4", true, "(2, 2)", &body), "C-order"),
-            (npy("<f4", false, "(1, 2, 2)", &body), "not 2-D"),
-            (npy("<f4", false, "(2, x)", &body), "bad shape"),
-            (npy("<f4", false, "(3, 2)", &body), "truncated"),
-            (
-                npy("<f4", false, "(4611686018427387904, 8)", &body),
-                "truncated",
-            ),
-        ];
-        for (bytes, words) in cases {
-            let e = parse_npy(&bytes, path).unwrap_err().to_string();
-            assert!(e.contains(words), "{words}: {e}");
-        }
-    }
-
     /// An Arrow IPC file of `batches`, each `(ids, rows)` of 2-wide vectors, written by
     /// `FileWriter` with the id column typed as the ids are.
     fn arrow_file(name: &str, batches: &[(IdCol, Vec<f32>)]) -> std::path::PathBuf {
@@ -423,20 +310,5 @@ mod tests {
         let e = read_vectors(&path, "id").unwrap_err().to_string();
         assert!(e.contains("no vector rows"), "{e}");
         std::fs::remove_file(&path).unwrap();
-    }
-
-    /// The seeds of the `npy` fuzz target parse to their shapes.
-    #[test]
-    fn fuzz_seeds_parse() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/npy");
-        let shapes: Vec<(usize, usize)> = ["v1-3x4.npy", "v2-2x2.npy"]
-            .iter()
-            .map(|f| {
-                let bytes = std::fs::read(dir.join(f)).unwrap();
-                let (rows, dim) = parse_npy(&bytes, Path::new(f)).unwrap();
-                (rows.len() / dim, dim)
-            })
-            .collect();
-        assert_eq!(shapes, [(3, 4), (2, 2)]);
     }
 }

@@ -46,17 +46,20 @@ compile_error!(
 mod error;
 mod input;
 mod model;
+mod npy;
 mod object;
 mod results;
 pub mod shard;
 mod source;
+mod stream;
 mod vecs;
 
 pub use error::{IoError, Result};
-pub use input::{InputIds, InputVectors, parse_npy, read_vectors};
+pub use input::{InputIds, InputVectors, read_vectors};
 pub use model::{
     ModelHash, hash_bytes, model_file_bytes, model_hash, read_model, read_model_bytes, write_model,
 };
+pub use npy::{ElementType, parse_npy};
 pub use object::{
     MAX_CONCURRENT_REQUESTS, ObjectSource, StoreOptions, is_url, open_store, upload_file, upload_to,
 };
@@ -69,6 +72,7 @@ pub use shard::{
     ShardWriter, write_file_atomic, write_shard, write_shard_labeled,
 };
 pub use source::{ByteSource, Counters, MmapSource, SharedSource};
+pub use stream::VectorFile;
 pub use vecs::{
     Dataset, parse_vecs, read_fvecs, read_ivecs, write_atomic, write_fvecs, write_ivecs,
 };

@@ -67,6 +67,15 @@ pub enum ShardError {
         /// What is wrong.
         message: String,
     },
+    /// Inputs that cannot go in one plan (their shapes differ), or a plan file that does
+    /// not parse or no longer matches its inputs.
+    #[error("{file}: plan: {message}")]
+    Plan {
+        /// The input or plan file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A bad argument.
     #[error("{param}: {message}")]
     InvalidParameter {

@@ -37,6 +37,7 @@
 mod collection;
 mod commit;
 mod error;
+pub mod ingest;
 pub mod manifest;
 mod merged;
 mod result_file;

@@ -177,6 +177,12 @@ impl Fixtures {
             Kind::Seed => rng.next().to_string(),
             Kind::Switch => String::new(),
             Kind::Name => pick(rng, &["id", "vector", "missing"]),
+            Kind::Plan => match rng.below(5) {
+                0..=2 => self.path("plan.json"),
+                3 => self.path("notes.txt"),
+                _ => self.path("missing.json"),
+            },
+            Kind::Bytes => pick(rng, &["64MiB", "2GiB", "1k", "10", "1.5G", "5 PiB", "-3M"]),
         }
     }
 }
@@ -308,6 +314,15 @@ fn fixtures(dir: &Path) -> Fixtures {
         "0",
         "--output",
         &partial,
+    ]);
+    ivfpq(&[
+        "plan",
+        "--input",
+        &base,
+        "--bucket-rows",
+        "200",
+        "--output",
+        &p(&dir.join("plan.json")),
     ]);
     std::fs::write(dir.join("empty.fvecs"), b"").unwrap();
     // Two rows of dimension 3: the wrong width for the index.

@@ -75,6 +75,10 @@ pub enum Kind {
     Switch,
     /// An id column name.
     Name,
+    /// A plan file (`ivfpq plan` output) to read.
+    Plan,
+    /// A byte size (`--memory-limit`).
+    Bytes,
 }
 
 /// A subcommand: its words, the flags always given (so that valid values stay small),
@@ -179,6 +183,58 @@ pub const SPECS: &[Spec] = &[
             ("--opq", Kind::Bool),
             ("--kmeans-iters", Kind::Count),
         ],
+        positional: &[],
+    },
+    Spec {
+        words: &["build"],
+        always: &[
+            ("--plan", Kind::Plan),
+            ("--bucket", Kind::Count),
+            ("--model", Kind::ShardIn),
+            ("--output", Kind::ShardOut),
+        ],
+        optional: &[
+            ("--memory-limit", Kind::Bytes),
+            ("--vectors", Kind::Vectors),
+            ("--temp-dir", Kind::Output),
+        ],
+        positional: &[],
+    },
+    Spec {
+        words: &["plan"],
+        always: &[
+            ("--input", Kind::Input),
+            ("--bucket-rows", Kind::Size),
+            ("--output", Kind::Output),
+        ],
+        optional: &[("--id-column", Kind::Name)],
+        positional: &[],
+    },
+    Spec {
+        words: &["train"],
+        always: &[("--plan", Kind::Plan), ("--output", Kind::ShardOut)],
+        optional: &[
+            ("--sample", Kind::Size),
+            ("--memory-limit", Kind::Bytes),
+            ("--metric", Kind::Metric),
+            ("--nlist", Kind::Count),
+            ("--m", Kind::Count),
+            ("--bits", Kind::Bits),
+            ("--seed", Kind::Seed),
+            ("--codes", Kind::Codes),
+        ],
+        positional: &[],
+    },
+    Spec {
+        words: &["train"],
+        always: &[("--input", Kind::Input), ("--output", Kind::ShardOut)],
+        optional: &[("--nlist", Kind::Count), ("--memory-limit", Kind::Bytes)],
+        positional: &[],
+    },
+    Spec {
+        words: &["merge-shards"],
+        always: &[("--inputs", Kind::ShardIn), ("--output", Kind::ShardOut)],
+        optional: &[],
         positional: &[],
     },
     Spec {

@@ -3,38 +3,46 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use ivfpq::core::{IndexParams, IvfPqIndex};
+use ivfpq::core::IvfPqIndex;
 use ivfpq::io::{
     InputIds, Shard, is_url, read_vectors, upload_file, write_model, write_shard_labeled,
 };
 
+use ivfpq::io::StoreOptions;
+use ivfpq::shard::ShardError;
+use ivfpq::shard::ingest::{BuildOptions, Plan, build_bucket};
+
 use crate::bench::spinner;
-use crate::code_args::{CodeArgs, describe};
-use crate::metric_arg::MetricArg;
+use crate::code_args::describe;
+use crate::ingest::{Bar, rss_note};
+use crate::model_args::ModelArgs;
 use crate::store::StoreArgs;
 use crate::vectors_arg::VectorsArg;
 
 /// Options of `ivfpq build`.
 #[derive(Args)]
 pub struct BuildArgs {
-    /// Input vectors: .fvecs, .npy (f32, 2-D) or Arrow IPC (.arrow) with an id column.
-    #[arg(long)]
-    input: PathBuf,
+    /// Input vectors: .fvecs, .npy (f32 or f16, 2-D) or Arrow IPC (.arrow) with an id
+    /// column, read whole into memory (use --plan to build within a memory limit).
+    #[arg(long, required_unless_present = "plan", conflicts_with = "plan")]
+    input: Option<PathBuf>,
+    /// Build one bucket of this plan (`ivfpq plan`) out of core, with --model and
+    /// --bucket: rows are read, encoded and spilled a chunk at a time.
+    #[arg(long, requires_all = ["model", "bucket"])]
+    plan: Option<PathBuf>,
+    /// The bucket of --plan to build.
+    #[arg(long, requires = "plan")]
+    bucket: Option<usize>,
+    /// The most memory an out-of-core build (--plan) may use, e.g. 2GiB or 64MiB.
+    #[arg(long, value_parser = crate::ingest::parse_bytes, default_value = "2GiB")]
+    memory_limit: u64,
+    /// Where an out-of-core build spills its runs (default: a hidden folder beside
+    /// --output).
+    #[arg(long, requires = "plan")]
+    temp_dir: Option<PathBuf>,
     /// Output shard: a local path or an object-store URL (s3://bucket/key, ...).
     #[arg(long)]
     output: String,
-    /// Metric.
-    #[arg(long, value_enum, default_value_t = MetricArg::L2)]
-    metric: MetricArg,
-    /// Coarse partitions (default: sqrt(n)).
-    #[arg(long)]
-    nlist: Option<usize>,
-    /// PQ sub-quantizers (default: dim / 16 for 8-bit codes, dim / 8 for 4-bit).
-    #[arg(long)]
-    m: Option<usize>,
-    /// Bits per code: PQ 8, or 4 for fast-scan; RaBitQ 1 to 8 a coordinate.
-    #[arg(long, default_value_t = 8)]
-    bits: u32,
     /// Refine vectors stored in the shard.
     #[arg(long, value_enum, default_value_t = VectorsArg::F32)]
     vectors: VectorsArg,
@@ -48,11 +56,8 @@ pub struct BuildArgs {
     /// Also write the trained model as a model file (to create a collection with).
     #[arg(long)]
     model_output: Option<PathBuf>,
-    /// RNG seed: the same input and seed give a byte-identical shard.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
     #[command(flatten)]
-    codes: CodeArgs,
+    model_args: ModelArgs,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -60,8 +65,14 @@ pub struct BuildArgs {
 pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
     let storage = a.vectors.storage();
     let store = a.store.store_options()?;
-    let sp = spinner(&format!("reading {}", a.input.display()));
-    let input = read_vectors(&a.input, &a.id_column)?;
+    if let (Some(plan), Some(bucket), Some(model)) = (&a.plan, a.bucket, &a.model) {
+        return run_bucket(&a, plan, bucket, model, &store);
+    }
+    let Some(input_path) = &a.input else {
+        return Err("--input or --plan is required".into());
+    };
+    let sp = spinner(&format!("reading {}", input_path.display()));
+    let input = read_vectors(input_path, &a.id_column)?;
     let n = input.len();
     let (ids, labels): (Vec<u64>, Option<Vec<String>>) = match input.ids {
         InputIds::RowNumbers => ((0..n as u64).collect(), None),
@@ -69,14 +80,7 @@ pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
         // String ids: rows are numbered, and the shard keeps the strings.
         InputIds::Strings(s) => ((0..n as u64).collect(), Some(s)),
     };
-    let mut params = IndexParams::default()
-        .with_metric(a.metric.metric())
-        .with_nbits(a.bits)
-        .with_seed(a.seed)
-        .with_storage(storage);
-    params.nlist = a.nlist;
-    params.m = a.m;
-    let params = a.codes.apply(params);
+    let params = a.model_args.params().with_storage(storage);
     let t = std::time::Instant::now();
     let index = match &a.model {
         Some(path) => {
@@ -96,16 +100,9 @@ pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let build_s = t.elapsed().as_secs_f64();
     sp.set_message(format!("writing {}", a.output));
-    let len = if is_url(&a.output) {
-        // Stream to a local temporary file, then upload without replacing anything.
-        let tmp = std::env::temp_dir().join(format!("ivfpq-upload-{}.shard", std::process::id()));
-        let res = write_shard_labeled(&index, labels.as_deref(), &tmp)
-            .and_then(|_| upload_file(&tmp, &a.output, &store));
-        let _ = std::fs::remove_file(&tmp);
-        res?
-    } else {
-        write_shard_labeled(&index, labels.as_deref(), Path::new(&a.output))?
-    };
+    let len = write_output(&a.output, &store, |path| {
+        write_shard_labeled(&index, labels.as_deref(), path)
+    })?;
     sp.finish_and_clear();
     outln!(
         "wrote {} ({len} bytes): {n} vectors, dim {}, nlist {}, codes {}, metric {}, build {build_s:.2}s",
@@ -114,6 +111,72 @@ pub fn run(a: BuildArgs) -> Result<(), Box<dyn std::error::Error>> {
         index.model().nlist(),
         describe(index.model()),
         index.metric()
+    )?;
+    Ok(())
+}
+
+/// Writes a shard with `write` to `output`: in place for a local path; for a URL, to a
+/// local temporary file, then uploaded without replacing anything.
+fn write_output<E: std::error::Error + 'static>(
+    output: &str,
+    store: &StoreOptions,
+    write: impl FnOnce(&Path) -> Result<u64, E>,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    if !is_url(output) {
+        return Ok(write(Path::new(output))?);
+    }
+    let tmp = std::env::temp_dir().join(format!("ivfpq-upload-{}.shard", std::process::id()));
+    let res: Result<u64, Box<dyn std::error::Error>> = match write(&tmp) {
+        Ok(_) => upload_file(&tmp, output, store).map_err(Into::into),
+        Err(e) => Err(e.into()),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    res
+}
+
+/// `ivfpq build --plan P --bucket I --model M`: one bucket, out of core.
+fn run_bucket(
+    a: &BuildArgs,
+    plan: &Path,
+    bucket: usize,
+    model: &Path,
+    store: &StoreOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let plan = Plan::load(plan)?;
+    let model = Shard::open(&model.display().to_string(), &Default::default())?
+        .model()
+        .clone();
+    let mut opts = BuildOptions::default()
+        .with_memory_limit(a.memory_limit)
+        .with_storage(a.vectors.storage());
+    if let Some(dir) = &a.temp_dir {
+        opts = opts.with_temp_dir(dir);
+    }
+    let bar = Bar::default();
+    let mut report = None;
+    let len = write_output(&a.output, store, |path| {
+        let r = build_bucket(&plan, bucket, &model, path, &opts, &bar)?;
+        let bytes = r.bytes;
+        report = Some(r);
+        Ok::<u64, ShardError>(bytes)
+    })?;
+    bar.done();
+    let Some(r) = report else {
+        return Err("the bucket build reported nothing".into());
+    };
+    outln!(
+        "wrote {} ({len} bytes): bucket {bucket}, {} vectors, dim {}, nlist {}, codes {}, \
+         encoded in {:.1}s ({} runs of up to {} rows), written in {:.1}s{}",
+        a.output,
+        r.rows,
+        model.dim(),
+        model.nlist(),
+        describe(&model),
+        r.encode_seconds,
+        r.runs,
+        r.chunk_rows,
+        r.write_seconds,
+        rss_note()
     )?;
     Ok(())
 }

@@ -14,8 +14,10 @@ mod bench_collection;
 mod build;
 mod code_args;
 mod collection;
+mod ingest;
 mod inspect;
 mod metric_arg;
+mod model_args;
 mod probe_arg;
 mod query_args;
 mod refine_arg;
@@ -48,6 +50,13 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Build one shard file from a vector file (.fvecs, .npy, Arrow IPC).
     Build(build::BuildArgs),
+    /// Plan input files into buckets of at most --bucket-rows rows, one shard each, from
+    /// their headers.
+    Plan(ingest::PlanArgs),
+    /// Train a model on a streamed sample of a plan's inputs (or of --input files).
+    Train(ingest::TrainArgs),
+    /// Merge shard files of one model into one, partition by partition.
+    MergeShards(ingest::MergeArgs),
     /// Search a shard file, local or on object storage.
     Search(search::SearchArgs),
     /// Print a shard's header, model, partition sizes and checksums.
@@ -77,6 +86,9 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Build(args) => build::run(args),
+        Command::Plan(args) => ingest::plan(args),
+        Command::Train(args) => ingest::train(args),
+        Command::MergeShards(args) => ingest::merge(args),
         Command::Search(args) => search::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Collection(cmd) => collection::run(cmd),
