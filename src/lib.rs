@@ -6,7 +6,8 @@
 //!   ([`IvfPqIndex`], [`IvfPqModel`], [`IndexParams`], [`SearchParams`]);
 //! - [`io`]: shard files searched in place from local disk or object storage
 //!   ([`io::write_shard`], [`io::Shard`]), benchmark vector files and dataset folders;
-//! - [`shard`]: collections of shards with versioned manifests ([`shard::Collection`]).
+//! - [`shard`]: collections of shards with versioned manifests ([`shard::Collection`]), and
+//!   builds beyond memory ([`shard::ingest`]: plan, train, build a bucket, merge shards).
 //!
 //! The three searchables, [`IvfPqIndex`], [`io::Shard`] and [`shard::Collection`], share
 //! one search: the [`Searcher`] trait, with the same [`SearchParams`]. Their own `search`

@@ -68,7 +68,8 @@ impl InputVectors {
     }
 }
 
-/// Reads `.fvecs`, `.npy`, or Arrow IPC (`.arrow`, `.ipc`, `.feather`), by extension.
+/// Reads `.fvecs`, `.npy`, Arrow IPC (`.arrow`, `.ipc`, `.feather`) or, with the `hdf5`
+/// feature, HDF5 (`.h5`, `.hdf5`: datasets `embedding` and `id_column`), by extension.
 /// For Arrow, `id_column` names the id column (absent: row numbers) and the vector column
 /// is the first `FixedSizeList<Float32>` column.
 pub fn read_vectors(path: &Path, id_column: &str) -> Result<InputVectors> {
@@ -95,10 +96,14 @@ pub fn read_vectors(path: &Path, id_column: &str) -> Result<InputVectors> {
             })
         }
         "arrow" | "ipc" | "feather" => read_arrow(path, id_column),
+        "h5" | "hdf5" => {
+            let f = crate::VectorFile::open(path, id_column)?;
+            f.read_rows(0..f.rows())
+        }
         _ => Err(IoError::format(
             path,
             "extension",
-            "expected .fvecs, .npy, .arrow, .ipc or .feather",
+            "expected .fvecs, .npy, .arrow, .ipc, .feather, .h5 or .hdf5",
         )),
     }
 }

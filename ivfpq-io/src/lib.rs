@@ -52,6 +52,8 @@ mod results;
 pub mod shard;
 mod source;
 mod stream;
+#[cfg(feature = "hdf5")]
+mod stream_hdf5;
 mod vecs;
 
 pub use error::{IoError, Result};
@@ -72,7 +74,7 @@ pub use shard::{
     ShardWriter, write_file_atomic, write_shard, write_shard_labeled,
 };
 pub use source::{ByteSource, Counters, MmapSource, SharedSource};
-pub use stream::VectorFile;
+pub use stream::{DEFAULT_VECTOR_DATASET, VectorFile};
 pub use vecs::{
     Dataset, parse_vecs, read_fvecs, read_ivecs, write_atomic, write_fvecs, write_ivecs,
 };

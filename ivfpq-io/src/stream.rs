@@ -39,12 +39,24 @@ enum Format {
         id_column: String,
         batch_starts: Vec<u64>,
     },
+    #[cfg(feature = "hdf5")]
+    Hdf5(crate::stream_hdf5::Hdf5Names),
 }
 
+/// The HDF5 dataset of vectors when none is named.
+pub const DEFAULT_VECTOR_DATASET: &str = "embedding";
+
 impl VectorFile {
-    /// Opens `path` by its extension (`.npy`, `.fvecs`, `.arrow`/`.ipc`/`.feather`) and
-    /// reads its shape. For Arrow, `id_column` names the id column (absent: row numbers).
+    /// Opens `path` by its extension (`.npy`, `.fvecs`, `.arrow`/`.ipc`/`.feather`, and
+    /// `.h5`/`.hdf5` with the `hdf5` feature) and reads its shape. For Arrow and HDF5,
+    /// `id_column` names the id column or dataset (absent: row numbers); HDF5 vectors are
+    /// the dataset [`DEFAULT_VECTOR_DATASET`].
     pub fn open(path: &Path, id_column: &str) -> Result<VectorFile> {
+        VectorFile::open_named(path, id_column, DEFAULT_VECTOR_DATASET)
+    }
+
+    /// [`VectorFile::open`] with the HDF5 vector dataset named.
+    pub fn open_named(path: &Path, id_column: &str, vector_dataset: &str) -> Result<VectorFile> {
         let ext = path
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -118,11 +130,29 @@ impl VectorFile {
                 (Format::Fvecs, len / rec, dim, ElementType::F32)
             }
             "arrow" | "ipc" | "feather" => arrow_shape(file, path, id_column)?,
+            #[cfg(feature = "hdf5")]
+            "h5" | "hdf5" => {
+                let names = crate::stream_hdf5::Hdf5Names {
+                    vectors: vector_dataset.to_string(),
+                    ids: id_column.to_string(),
+                };
+                let (rows, dim, elem) = crate::stream_hdf5::shape(path, &names)?;
+                (Format::Hdf5(names), rows, dim, elem)
+            }
+            #[cfg(not(feature = "hdf5"))]
+            "h5" | "hdf5" => {
+                let _ = vector_dataset;
+                return Err(IoError::format(
+                    path,
+                    "extension",
+                    "HDF5 input needs ivfpq built with the `hdf5` feature",
+                ));
+            }
             _ => {
                 return Err(IoError::format(
                     path,
                     "extension",
-                    "expected .npy, .fvecs, .arrow, .ipc or .feather",
+                    "expected .npy, .fvecs, .arrow, .ipc, .feather, .h5 or .hdf5",
                 ));
             }
         };
@@ -201,6 +231,12 @@ impl VectorFile {
                 id_column,
                 batch_starts,
             } => return self.read_arrow(range, id_column, batch_starts),
+            #[cfg(feature = "hdf5")]
+            Format::Hdf5(names) => {
+                return crate::stream_hdf5::read_rows(
+                    &self.path, names, self.elem, self.dim, range,
+                );
+            }
         };
         Ok(InputVectors {
             data,

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ivfpq_core::{IvfPqModel, Partition, VectorStorage};
-use ivfpq_io::{InputIds, ShardWriter, VectorFile, write_file_atomic};
+use ivfpq_io::{InputIds, ShardWriter, write_file_atomic};
 
+use super::Progress;
 use super::plan::Plan;
 use super::spill::{Chunk, Run, get_row, row_len};
-use super::{Progress, check_file};
 use crate::error::{Result, ShardError, invalid};
 
 /// How to build a bucket.
@@ -140,8 +140,7 @@ pub fn build_bucket(
     let mut rows_done = 0u64;
     for part in &b.parts {
         let pf = &plan.files[part.file];
-        let file = VectorFile::open(&pf.path, &plan.id_column)?;
-        check_file(plan, pf, &file)?;
+        let file = plan.open_file(part.file)?;
         let mut start = part.start;
         while start < part.end {
             let end = (start + chunk_rows as u64).min(part.end);

@@ -12,7 +12,7 @@ use crate::error::{Result, ShardError, invalid};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PlanFile {
-    /// The file, as given.
+    /// The file (made absolute when the plan was made).
     pub path: PathBuf,
     /// Its rows.
     pub rows: u64,
@@ -66,8 +66,11 @@ pub struct Plan {
     pub dim: usize,
     /// The inputs' element type (`f32` or `f16`).
     pub element_type: String,
-    /// The Arrow id column the files were planned with.
+    /// The Arrow id column (or HDF5 id dataset) the files were planned with.
     pub id_column: String,
+    /// The HDF5 dataset of vectors.
+    #[serde(default = "default_vector_dataset")]
+    pub vector_dataset: String,
     /// The input files, in the order given.
     pub files: Vec<PlanFile>,
     /// The buckets.
@@ -76,6 +79,10 @@ pub struct Plan {
 
 const FORMAT: &str = "ivfpq-plan";
 
+fn default_vector_dataset() -> String {
+    ivfpq_io::DEFAULT_VECTOR_DATASET.into()
+}
+
 impl Plan {
     /// Plans `inputs` (read for their headers only) into buckets of at most `bucket_rows`
     /// rows by best-fit decreasing: files larger than a bucket are split into whole
@@ -83,6 +90,21 @@ impl Plan {
     /// bucket that still has room, or a new one. Files of different dimensions or
     /// element types are an error naming both.
     pub fn new(inputs: &[PathBuf], bucket_rows: u64, id_column: &str) -> Result<Plan> {
+        Plan::with_datasets(
+            inputs,
+            bucket_rows,
+            id_column,
+            ivfpq_io::DEFAULT_VECTOR_DATASET,
+        )
+    }
+
+    /// [`Plan::new`] with the HDF5 vector dataset named.
+    pub fn with_datasets(
+        inputs: &[PathBuf],
+        bucket_rows: u64,
+        id_column: &str,
+        vector_dataset: &str,
+    ) -> Result<Plan> {
         if bucket_rows == 0 {
             return Err(invalid("bucket_rows", "0: a bucket must hold rows"));
         }
@@ -93,7 +115,7 @@ impl Plan {
         let mut shape: Option<(usize, ElementType, &Path)> = None;
         let mut next_id = 0u64;
         for path in inputs {
-            let f = VectorFile::open(path, id_column)?;
+            let f = VectorFile::open_named(path, id_column, vector_dataset)?;
             match shape {
                 None => shape = Some((f.dim(), f.element_type(), path)),
                 Some((dim, elem, first)) if (dim, elem) != (f.dim(), f.element_type()) => {
@@ -110,8 +132,10 @@ impl Plan {
                 }
                 Some(_) => {}
             }
+            // Absolute, so that builds may run from any folder (or machine sharing it).
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
             files.push(PlanFile {
-                path: path.clone(),
+                path,
                 rows: f.rows(),
                 first_id: next_id,
             });
@@ -124,6 +148,7 @@ impl Plan {
             dim,
             element_type: elem.name().into(),
             id_column: id_column.into(),
+            vector_dataset: vector_dataset.into(),
             buckets: pack(&files, bucket_rows),
             files,
         })
@@ -229,6 +254,16 @@ fn pack(files: &[PlanFile], cap: u64) -> Vec<Bucket> {
             Bucket { parts }
         })
         .collect()
+}
+
+impl Plan {
+    /// Opens input file `i` as it was planned.
+    pub(crate) fn open_file(&self, i: usize) -> Result<VectorFile> {
+        let pf = &self.files[i];
+        let f = VectorFile::open_named(&pf.path, &self.id_column, &self.vector_dataset)?;
+        super::check_file(self, pf, &f)?;
+        Ok(f)
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,11 @@
 //! Training a plan's model on a seeded uniform sample of its rows, read in one pass.
 
 use ivfpq_core::{IndexParams, IvfPqModel};
-use ivfpq_io::VectorFile;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use super::Progress;
 use super::plan::Plan;
-use super::{Progress, check_file};
 use crate::error::{Result, invalid};
 
 /// The most bytes of input read at a time while sampling.
@@ -28,6 +27,9 @@ pub fn train_model(
     progress: &dyn Progress,
 ) -> Result<IvfPqModel> {
     let total = plan.rows();
+    if total == 0 {
+        return Err(invalid("inputs", "the plan's files hold no rows"));
+    }
     let total_usize = usize::try_from(total).map_err(|_| invalid("inputs", "too many rows"))?;
     let nlist = params.resolved_nlist(total_usize);
     let params = params.clone().with_nlist(nlist);
@@ -56,9 +58,8 @@ pub fn train_model(
     progress.stage("sampling", want as u64);
     let mut data = Vec::with_capacity(want * plan.dim);
     let mut next = 0usize;
-    for pf in &plan.files {
-        let file = VectorFile::open(&pf.path, &plan.id_column)?;
-        check_file(plan, pf, &file)?;
+    for (i, pf) in plan.files.iter().enumerate() {
+        let file = plan.open_file(i)?;
         let first = pf.first_id;
         let chunk = (read_bytes / file.row_bytes().max(1)).max(1);
         while next < picks.len() && picks[next] < first + pf.rows {
@@ -81,11 +82,12 @@ pub fn train_model(
     Ok(IvfPqModel::train(&data, plan.dim, &params)?)
 }
 
-/// The most sample rows training holds within `limit` bytes. Training keeps about three
-/// copies of its sample (the rows, a normalised or rotated copy, and the residuals PQ
-/// trains on), and a read buffer beside it.
+/// The most sample rows training holds within `limit` bytes. Training's peak holds about
+/// 3.3 copies of its sample (the rows, a normalised or rotated copy, the residuals PQ
+/// trains on, and k-means's scratch; measured at 960-d with OPQ), so four are budgeted,
+/// with a read buffer beside them.
 fn sample_cap(limit: u64, dim: usize) -> usize {
-    let per_row = 3 * 4 * dim.max(1) as u64;
+    let per_row = 4 * 4 * dim.max(1) as u64;
     // A read of f16 rows is held twice: the bytes, and the rows widened to f32.
     let reads = 3 * read_size(limit);
     (limit.saturating_sub(RESERVED + reads) / per_row) as usize

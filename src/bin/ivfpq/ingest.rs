@@ -15,8 +15,8 @@ use crate::model_args::ModelArgs;
 /// Options of `ivfpq plan`.
 #[derive(Args)]
 pub struct PlanArgs {
-    /// Input files (.npy f32 or f16, .fvecs, Arrow IPC), in order: rows without an id
-    /// column are numbered on across them.
+    /// Input files (.npy f32 or f16, .fvecs, Arrow IPC, and HDF5 .h5 when built with the
+    /// `hdf5` feature), in order: rows without ids are numbered on across them.
     #[arg(long, num_args = 1.., required = true)]
     input: Vec<PathBuf>,
     /// The most rows a bucket (one shard) holds.
@@ -25,13 +25,17 @@ pub struct PlanArgs {
     /// Where to write the plan (JSON).
     #[arg(long)]
     output: PathBuf,
-    /// Id column of Arrow input (u64, i64 or string); without it rows are numbered.
-    #[arg(long, default_value = "id")]
+    /// Id column of Arrow input, or id dataset of HDF5 input (integers or strings);
+    /// without it rows are numbered.
+    #[arg(long, alias = "id-dataset", default_value = "id")]
     id_column: String,
+    /// The HDF5 dataset of vectors (2-D, f32 or f16).
+    #[arg(long, default_value = ivfpq::io::DEFAULT_VECTOR_DATASET)]
+    vector_dataset: String,
 }
 
 pub fn plan(a: PlanArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let plan = Plan::new(&a.input, a.bucket_rows, &a.id_column)?;
+    let plan = Plan::with_datasets(&a.input, a.bucket_rows, &a.id_column, &a.vector_dataset)?;
     plan.save(&a.output)?;
     outln!(
         "{} rows of {}-d {} in {} files → {} buckets of at most {} rows: {}",
@@ -85,9 +89,12 @@ pub struct TrainArgs {
     /// The most memory training may hold, e.g. 2GiB or 512MiB.
     #[arg(long, value_parser = parse_bytes, default_value = "2GiB")]
     memory_limit: u64,
-    /// Id column of Arrow input.
-    #[arg(long, default_value = "id")]
+    /// Id column of Arrow input, or id dataset of HDF5 input.
+    #[arg(long, alias = "id-dataset", default_value = "id")]
     id_column: String,
+    /// The HDF5 dataset of vectors.
+    #[arg(long, default_value = ivfpq::io::DEFAULT_VECTOR_DATASET)]
+    vector_dataset: String,
     #[command(flatten)]
     model_args: ModelArgs,
 }
@@ -95,7 +102,7 @@ pub struct TrainArgs {
 pub fn train(a: TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let plan = match &a.plan {
         Some(p) => Plan::load(p)?,
-        None => Plan::new(&a.input, u64::MAX, &a.id_column)?,
+        None => Plan::with_datasets(&a.input, u64::MAX, &a.id_column, &a.vector_dataset)?,
     };
     let params = a.model_args.params();
     let t = std::time::Instant::now();
