@@ -3,7 +3,7 @@
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use ivfpq_core::{Lists, Partition, Rows};
+use ivfpq_core::{ListRef, Partition, Vectors};
 use ivfpq_io::{OpenOptions, Shard, ShardWriter, model_hash, write_file_atomic};
 
 use super::Progress;
@@ -12,7 +12,8 @@ use crate::error::{Result, ShardError, invalid};
 /// Merges shard files encoded with one model into `output`: partition `l` of the result
 /// is partition `l` of each input in turn, so the file is the one an in-memory index of
 /// the inputs' rows, added in input order, writes (and merging merged shards again still
-/// is). Memory holds one partition of the output; inputs are read in place.
+/// is). Memory holds one partition of each input and of the output: inputs are read a
+/// partition at a time, by ranged reads, each verified against its checksums.
 ///
 /// Errors name the input whose model, vector storage or string ids differ from the
 /// first's. Returns the output's length in bytes.
@@ -20,7 +21,19 @@ pub fn merge_shards(inputs: &[PathBuf], output: &Path, progress: &dyn Progress) 
     let Some(first) = inputs.first() else {
         return Err(invalid("inputs", "no shards to merge"));
     };
-    let open = |p: &PathBuf| Shard::open(&p.display().to_string(), &OpenOptions::default());
+    // Ranged reads, not a memory map: pages of inputs read once would otherwise stay
+    // resident (and counted) until the kernel reclaims them.
+    let open = |p: &PathBuf| {
+        let abs = std::fs::canonicalize(p).map_err(|e| ivfpq_io::IoError::Os {
+            path: p.clone(),
+            source: e,
+        })?;
+        let opts = OpenOptions {
+            cache_bytes: 0,
+            ..OpenOptions::default()
+        };
+        Shard::open(&format!("file://{}", abs.display()), &opts)
+    };
     let shards = inputs
         .iter()
         .map(open)
@@ -48,55 +61,41 @@ pub fn merge_shards(inputs: &[PathBuf], output: &Path, progress: &dyn Progress) 
             });
         }
     }
-    let views = shards
-        .iter()
-        .zip(inputs)
-        .map(|(s, p)| {
-            s.mapped()
-                .ok_or_else(|| invalid("inputs", format!("{} is not a local file", p.display())))
-        })
-        .collect::<Result<Vec<_>>>()?;
     let dim = model.dim();
     tracing::info!(shards = inputs.len(), output = %output.display(), "merging shards");
     progress.stage("merging", model.nlist() as u64);
     let bytes = write_file_atomic(output, |file, name| {
         let sink = BufWriter::with_capacity(1 << 20, file);
         let mut w = ShardWriter::new(sink, &model, storage, None, name)?;
-        let mut scratch = vec![0f32; dim];
-        let zeros = vec![0f32; dim];
+        let mut row = vec![0f32; dim];
         for l in 0..model.nlist() {
             let mut p = Partition::empty(storage);
-            for (v, path) in views.iter().zip(inputs) {
-                // An empty list reads as none; a damaged one records its error.
-                let Some(list) = v.list(l) else {
-                    v.finish()?;
-                    continue;
+            for s in &shards {
+                // Read whole and verified, one input partition at a time.
+                let part = s.partition(l)?;
+                let list = ListRef {
+                    codes: &part.codes,
+                    ids: &part.ids,
+                    aux: &part.aux,
+                    records: &part.records,
+                    layout: part.layout,
                 };
-                for i in 0..list.ids.len() {
-                    let row = if storage == ivfpq_core::VectorStorage::None {
-                        &zeros[..]
-                    } else if let Some(r) = v.row(l, i, &mut scratch) {
-                        r
-                    } else {
-                        v.finish()?;
-                        return Err(ivfpq_io::IoError::Index(
-                            ivfpq_core::IvfPqError::InvalidParameter {
-                                param: "inputs",
-                                message: format!(
-                                    "{}: row {i} of partition {l} is unreadable",
-                                    path.display()
-                                ),
-                            },
-                        ));
-                    };
-                    p.push_from(&model, &list, i, row)?;
+                for i in 0..part.ids.len() {
+                    let r = dim * i..dim * (i + 1);
+                    match &part.vectors {
+                        Vectors::F32(v) => row.copy_from_slice(&v[r]),
+                        Vectors::F16(v) => {
+                            for (o, x) in row.iter_mut().zip(&v[r]) {
+                                *o = x.to_f32();
+                            }
+                        }
+                        _ => row.fill(0.0),
+                    }
+                    p.push_from(&model, &list, i, &row)?;
                 }
             }
             w.write_partition(&p)?;
             progress.advance(1);
-        }
-        for v in &views {
-            v.finish()?;
         }
         w.finish()
     })?;
