@@ -191,7 +191,7 @@ pub fn build_bucket(
         for l in 0..model.nlist() {
             let mut p = Partition::empty(storage);
             for run in &runs {
-                let part = run.read(l).map_err(into_io)?;
+                let part = run.read(l)?;
                 for (i, &id) in part.ids.iter().enumerate() {
                     get_row(storage, &part.rows[i * rl..(i + 1) * rl], &mut row);
                     let code = &part.codes[i * model.code_len()..(i + 1) * model.code_len()];
@@ -214,17 +214,6 @@ pub fn build_bucket(
         encode_seconds,
         write_seconds: t.elapsed().as_secs_f64(),
     })
-}
-
-/// A collection-layer error as the shard writer's error type.
-fn into_io(e: ShardError) -> ivfpq_io::IoError {
-    match e {
-        ShardError::Io(e) => e,
-        other => ivfpq_io::IoError::Index(ivfpq_core::IvfPqError::InvalidParameter {
-            param: "spill",
-            message: other.to_string(),
-        }),
-    }
 }
 
 /// Bytes a row of a chunk takes while it is encoded: the file's bytes, the widened f32

@@ -41,12 +41,13 @@ pub fn merge_shards(inputs: &[PathBuf], output: &Path, progress: &dyn Progress) 
     let model = shards[0].model().clone();
     let hash = model_hash(&model)?;
     let storage = shards[0].header().storage;
-    for (s, path) in shards.iter().zip(inputs) {
+    // The first input sets the model and storage; the rest are checked against it.
+    for (i, (s, path)) in shards.iter().zip(inputs).enumerate() {
         let differs = |what: &str| ShardError::ShardMismatch {
             shard: path.display().to_string(),
             message: format!("{what} differs from {}'s", first.display()),
         };
-        if model_hash(s.model())? != hash {
+        if i > 0 && model_hash(s.model())? != hash {
             return Err(differs("its model"));
         }
         if s.header().storage != storage {

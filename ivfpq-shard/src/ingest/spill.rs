@@ -15,7 +15,9 @@ use half::f16;
 use ivfpq_core::VectorStorage;
 use ivfpq_io::IoError;
 
-use crate::error::Result;
+// Spill files are this crate's own, so their errors are plain I/O errors: the shard
+// writer's closure in `build` returns them as they are.
+use ivfpq_io::Result;
 
 /// One spilled chunk.
 pub(crate) struct Run {
