@@ -71,7 +71,7 @@ pub use object::{block_on, store_err};
 pub use results::{ResultRow, write_csv, write_results};
 pub use shard::{
     CandidateOutput, MappedShard, OpenOptions, QueryOutput, ReadStats, ScoredCandidate, Shard,
-    ShardWriter, write_file_atomic, write_shard, write_shard_labeled,
+    ShardWriter, temp_file_prefix, write_file_atomic, write_shard, write_shard_labeled,
 };
 pub use source::{ByteSource, Counters, MmapSource, SharedSource};
 pub use stream::{DEFAULT_VECTOR_DATASET, VectorFile};

@@ -16,8 +16,8 @@ mod writer;
 pub use reader::{
     CandidateOutput, MappedShard, OpenOptions, QueryOutput, ReadStats, ScoredCandidate, Shard,
 };
-pub use writer::write_file_atomic;
 pub use writer::{ShardWriter, write_shard, write_shard_labeled};
+pub use writer::{temp_file_prefix, write_file_atomic};
 
 impl ivfpq_core::Searcher for Shard {
     type Error = crate::IoError;

@@ -368,8 +368,10 @@ pub fn write_file_atomic(
     res
 }
 
-/// A unique temporary name in the folder of `path`.
-fn temp_path(path: &Path) -> PathBuf {
+/// The folder of `path`, and the prefix of the temporary files [`write_file_atomic`]
+/// writes there for it (`.{name}.tmp-`): a later writer of `path` removes what a killed
+/// one left by this prefix.
+pub fn temp_file_prefix(path: &Path) -> (PathBuf, String) {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -378,9 +380,15 @@ fn temp_path(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    (dir.to_path_buf(), format!(".{name}.tmp-"))
+}
+
+/// A unique temporary name in the folder of `path`.
+fn temp_path(path: &Path) -> PathBuf {
+    let (dir, prefix) = temp_file_prefix(path);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    dir.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()))
+    dir.join(format!("{prefix}{}-{nanos}", std::process::id()))
 }

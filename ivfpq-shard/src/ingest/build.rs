@@ -242,16 +242,13 @@ impl TempDir {
     /// Removes what a killed build of `output` left (its runs folder and temporary shard
     /// file), then makes this build's folder.
     fn create(output: &Path, under: Option<&Path>) -> Result<TempDir> {
-        let folder = output
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
         let name = output
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| invalid("output", format!("{} names no file", output.display())))?;
         let runs_prefix = format!(".{name}.build-");
-        let tmp_prefix = format!(".{name}.tmp-");
+        let (folder, tmp_prefix) = ivfpq_io::temp_file_prefix(output);
+        let folder = folder.as_path();
         for dir in [Some(folder), under].into_iter().flatten() {
             let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
