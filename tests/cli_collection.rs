@@ -2,6 +2,9 @@
 //! the map (`search-shard`) and reduce (`merge`) steps giving the one-step search's bytes;
 //! writers in separate processes racing for a version.
 
+#[path = "common/s3.rs"]
+mod s3;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -34,6 +37,11 @@ fn s(p: &Path) -> &str {
 
 /// Rows `[start, end)` with their global ids, as an Arrow IPC file.
 fn write_arrow(path: &Path, data: &[f32], start: usize, end: usize) {
+    write_arrow_ids(path, data, start, end, 0)
+}
+
+/// Rows `start..end` of `data` with ids `start + offset..end + offset`.
+fn write_arrow_ids(path: &Path, data: &[f32], start: usize, end: usize, offset: u64) {
     let mut vb = FixedSizeListBuilder::new(Float32Builder::new(), DIM as i32);
     for r in start..end {
         vb.values().append_slice(&data[r * DIM..(r + 1) * DIM]);
@@ -44,7 +52,7 @@ fn write_arrow(path: &Path, data: &[f32], start: usize, end: usize) {
         Field::new("id", DataType::UInt64, false),
         Field::new("vector", v.data_type().clone(), false),
     ]));
-    let ids = UInt64Array::from((start as u64..end as u64).collect::<Vec<_>>());
+    let ids = UInt64Array::from((start as u64 + offset..end as u64 + offset).collect::<Vec<_>>());
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(v)]).unwrap();
     let mut f = std::fs::File::create(path).unwrap();
     let mut w = arrow_ipc::writer::FileWriter::try_new(&mut f, &schema).unwrap();
@@ -78,8 +86,8 @@ fn build_shards(
     shards
 }
 
-/// Runs one `collection add` process per shard at once; each must land or be refused
-/// as a conflict. Returns how many landed.
+/// Runs one `collection add` process per shard at once; each must land (a writer that
+/// loses a version rebases onto the winner's). Returns how many landed.
 fn race_adds(uri: &str, shards: &[PathBuf], extra: &[&str]) -> usize {
     let racers: Vec<_> = shards
         .iter()
@@ -96,12 +104,12 @@ fn race_adds(uri: &str, shards: &[PathBuf], extra: &[&str]) -> usize {
     let mut landed = 0;
     for r in racers {
         let out = r.wait_with_output().unwrap();
-        if out.status.success() {
-            landed += 1;
-        } else {
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("committed by another writer"), "{err}");
-        }
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        landed += 1;
     }
     landed
 }
@@ -172,17 +180,33 @@ fn collection_commands_map_reduce_and_racing_processes() {
         assert!(id < 4000, "{line}");
     }
 
-    // Four processes add a shard each at once: each commit either lands or is refused as
-    // a conflict, and every landed one is in the newest manifest exactly once.
-    let copies: Vec<PathBuf> = (0..4)
+    // Four processes add a shard of new ids each at once: every commit lands, each in the
+    // newest manifest exactly once.
+    let racers: Vec<PathBuf> = (0..4)
         .map(|i| {
-            let copy = dir.join(format!("race{i}.ivfpq"));
-            std::fs::copy(&shards[i % 3], &copy).unwrap();
-            copy
+            let input = dir.join(format!("race{i}.arrow"));
+            write_arrow_ids(&input, &ds.base, i * 1000, (i + 1) * 1000, 10_000);
+            let out = dir.join(format!("race{i}.ivfpq"));
+            run(&[
+                "build",
+                "--input",
+                s(&input),
+                "--output",
+                s(&out),
+                "--model",
+                s(&model),
+            ]);
+            out
         })
         .collect();
-    let landed = race_adds(s(&coll), &copies, &[]);
-    assert!(landed >= 1);
+    let landed = race_adds(s(&coll), &racers, &[]);
+    assert_eq!(landed, 4);
+    // A shard whose ids are in the collection already is refused, naming one.
+    let out = ivfpq()
+        .args(["collection", "add", s(&coll), s(&racers[0])])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("id 10000 is already"));
     let versions = String::from_utf8(run(&["collection", "versions", s(&coll)]).stdout).unwrap();
     assert_eq!(versions.lines().count(), 1 + 2 + landed, "{versions}");
     let inspect = String::from_utf8(run(&["collection", "inspect", s(&coll)]).stdout).unwrap();
@@ -215,16 +239,15 @@ fn collection_commands_map_reduce_and_racing_processes() {
 }
 
 /// Two processes commit to a collection on the S3 server (`.ci/run` starts one) at once:
-/// the server's conditional create lets exactly one of them take each version.
+/// the server's conditional create lets exactly one of them take each version, and the
+/// other rebases onto it.
 #[test]
 #[cfg_attr(
     not(s3_server),
     ignore = "needs an S3 server: set IVFPQ_TEST_S3_ENDPOINT and IVFPQ_TEST_S3_BUCKET when building (.ci/run starts one)"
 )]
 fn processes_racing_on_s3_commit_one_version_each() {
-    let endpoint = std::env::var("IVFPQ_TEST_S3_ENDPOINT")
-        .expect("IVFPQ_TEST_S3_ENDPOINT names the S3 server");
-    let bucket = std::env::var("IVFPQ_TEST_S3_BUCKET").unwrap_or_else(|_| "ivfpq-test".into());
+    let (endpoint, bucket) = s3::server();
     let dir = std::env::temp_dir().join(format!("ivfpq-cli-s3coll-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -244,24 +267,15 @@ fn processes_racing_on_s3_commit_one_version_each() {
         &model,
     );
     let uri = format!("s3://{bucket}/cli-race-{}", std::process::id());
-    let store = [
-        "--endpoint",
-        endpoint.as_str(),
-        "--allow-http",
-        "--region",
-        "us-east-1",
-        "--store-option",
-        "access_key_id=test",
-        "--store-option",
-        "secret_access_key=test",
-    ];
+    let store = s3::args(&endpoint);
+    let store: Vec<&str> = store.iter().map(String::as_str).collect();
     let mut args = vec!["collection", "create", uri.as_str(), "--model", s(&model)];
-    args.extend(store);
+    args.extend(&store);
     run(&args);
     let landed = race_adds(&uri, &shards[1..], &store);
-    assert!(landed >= 1);
+    assert_eq!(landed, 2);
     let mut args = vec!["collection", "inspect", uri.as_str()];
-    args.extend(store);
+    args.extend(&store);
     let inspect = String::from_utf8(run(&args).stdout).unwrap();
     assert!(
         inspect.contains(&format!("version {}", 1 + landed)),
@@ -284,7 +298,7 @@ fn processes_racing_on_s3_commit_one_version_each() {
         "5",
         "--stats",
     ];
-    args.extend(store);
+    args.extend(&store);
     let out = run(&args);
     assert_eq!(
         String::from_utf8(out.stdout).unwrap().lines().count(),

@@ -2,6 +2,9 @@
 //! one index over all the rows returns; map + reduce equal the one-step search; versions,
 //! concurrent commits and bad input.
 
+#[path = "common/s3.rs"]
+mod s3;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 
@@ -281,14 +284,14 @@ fn k_of_fifty_thousand_is_exact_at_full_probe_and_refine() {
 }
 
 #[test]
-fn racing_writers_one_wins_each_version_and_nothing_is_lost() {
+fn racing_writers_each_commit_once_and_nothing_is_lost() {
     let f = fixture(Metric::L2, CodeKind::Pq, 8);
     let dir = tmpdir("race");
     let uri = dir.join("c").display().to_string();
     Collection::create(&uri, &f.model, Default::default()).unwrap();
     let writers = 6;
     let barrier = Barrier::new(writers);
-    let outcomes: Vec<(bool, u64)> = std::thread::scope(|s| {
+    let outcomes: Vec<u64> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..writers)
             .map(|w| {
                 let (f, uri, barrier) = (&f, &uri, &barrier);
@@ -303,37 +306,23 @@ fn racing_writers_one_wins_each_version_and_nothing_is_lost() {
                     ivfpq::io::write_shard(&idx, &tmp).unwrap();
                     let staged = c.stage_shard_file(&tmp).unwrap();
                     barrier.wait();
-                    // Everyone commits version 2 at once: one wins, the rest conflict.
-                    let first = match c.commit_shards(vec![staged.clone()]) {
-                        Ok(v) => (true, v),
-                        Err(ShardError::Conflict {
-                            version, operation, ..
-                        }) => {
-                            assert!(operation.starts_with("add"), "{operation}");
-                            (false, version)
-                        }
-                        Err(e) => panic!("unexpected error {e}"),
-                    };
-                    if !first.0 {
-                        // Then retry on the newest version until it lands.
-                        loop {
-                            c.refresh().unwrap();
-                            match c.commit_shards(vec![staged.clone()]) {
-                                Ok(_) => break,
-                                Err(ShardError::Conflict { .. }) => continue,
-                                Err(e) => panic!("unexpected error {e}"),
-                            }
-                        }
-                    }
+                    // Everyone commits version 2 at once: one wins it, the rest rebase
+                    // onto the winners' versions (appends touch no common shard).
+                    let v = c.commit_shards(vec![staged]).unwrap();
                     let _ = std::fs::remove_file(&tmp);
-                    first
+                    v
                 })
             })
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(outcomes.iter().filter(|o| o.0).count(), 1, "{outcomes:?}");
-    assert!(outcomes.iter().all(|o| o.1 == 2), "{outcomes:?}");
+    let mut got = outcomes.clone();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        (2..=1 + writers as u64).collect::<Vec<_>>(),
+        "{outcomes:?}"
+    );
     let c = Collection::open(&uri, Default::default()).unwrap();
     assert_eq!(c.version(), 1 + writers as u64);
     assert_eq!(c.manifest().shards.len(), writers);
@@ -555,15 +544,8 @@ fn merging_partials_that_disagree_is_refused() {
     ignore = "needs an S3 server: set IVFPQ_TEST_S3_ENDPOINT and IVFPQ_TEST_S3_BUCKET when building (.ci/run starts one)"
 )]
 fn s3_collection_matches_and_commits_once_per_version() {
-    let endpoint = std::env::var("IVFPQ_TEST_S3_ENDPOINT")
-        .expect("IVFPQ_TEST_S3_ENDPOINT names the S3 server");
-    let bucket = std::env::var("IVFPQ_TEST_S3_BUCKET").unwrap_or_else(|_| "ivfpq-test".into());
-    let store = StoreOptions::default()
-        .with("endpoint", &endpoint)
-        .with("allow_http", "true")
-        .with("region", "us-east-1")
-        .with("access_key_id", "test")
-        .with("secret_access_key", "test");
+    let (endpoint, bucket) = s3::server();
+    let store = s3::options(&endpoint);
     let opts = CollectionOptions::default().with_store(store.clone());
     for (metric, codes, bits) in [
         (Metric::L2, CodeKind::Pq, 8),
@@ -606,7 +588,7 @@ fn s3_collection_matches_and_commits_once_per_version() {
     )
     .unwrap();
     let barrier = Barrier::new(3);
-    let won: Vec<bool> = std::thread::scope(|s| {
+    let won: Vec<u64> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..3)
             .map(|w| {
                 let (f, uri, barrier, opts) = (&f, &uri, &barrier, &opts);
@@ -622,22 +604,17 @@ fn s3_collection_matches_and_commits_once_per_version() {
                     let staged = c.stage_shard_file(&tmp).unwrap();
                     let _ = std::fs::remove_file(&tmp);
                     barrier.wait();
-                    match c.commit_shards(vec![staged]) {
-                        Ok(v) => {
-                            assert_eq!(v, 2);
-                            true
-                        }
-                        Err(ShardError::Conflict { version: 2, .. }) => false,
-                        Err(e) => panic!("unexpected {e}"),
-                    }
+                    c.commit_shards(vec![staged]).unwrap()
                 })
             })
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(won.iter().filter(|&&w| w).count(), 1, "{won:?}");
+    let mut got = won.clone();
+    got.sort_unstable();
+    assert_eq!(got, vec![2, 3, 4], "{won:?}");
     let c = Collection::open(&uri, opts).unwrap();
-    assert_eq!((c.version(), c.manifest().shards.len()), (2, 1));
+    assert_eq!((c.version(), c.manifest().shards.len()), (4, 3));
 }
 
 #[test]

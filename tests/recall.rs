@@ -218,7 +218,7 @@ fn allow_and_deny_lists() {
     let ds = dataset(Metric::L2);
     let index = build(&ds, &params(Metric::L2));
     let q = &ds.queries[..4 * DIM];
-    let allowed: std::collections::HashSet<u64> = (0..N as u64).filter(|i| i % 3 == 0).collect();
+    let allowed: ivfpq::core::IdSet = (0..N as u64).filter(|i| i % 3 == 0).collect();
     let mut p = SearchParams::new(20, 16).with_refine(2);
     p.filter = Some(IdFilter::Allow(allowed.into()));
     for r in index.search(q, &p).unwrap() {
@@ -226,8 +226,7 @@ fn allow_and_deny_lists() {
         assert!(r.iter().all(|n| n.id % 3 == 0));
     }
     let plain = index.search(q, &SearchParams::new(20, 16)).unwrap();
-    let deny: std::collections::HashSet<u64> =
-        plain.iter().flat_map(|r| r.iter().map(|n| n.id)).collect();
+    let deny: ivfpq::core::IdSet = plain.iter().flat_map(|r| r.iter().map(|n| n.id)).collect();
     let mut p = SearchParams::new(20, 16);
     p.filter = Some(IdFilter::Deny(deny.clone().into()));
     for r in index.search(q, &p).unwrap() {
@@ -269,7 +268,7 @@ fn grouped_batch_equals_one_query_at_a_time() {
             .with_m(if nbits == 4 { 16 } else { 8 })
             .with_nbits(nbits);
         let index = build(&ds, &p);
-        let deny: std::collections::HashSet<u64> = (0..N as u64).step_by(3).collect();
+        let deny: ivfpq::core::IdSet = (0..N as u64).step_by(3).collect();
         let mut filtered = SearchParams::new(7, 16).with_refine(2);
         filtered.filter = Some(IdFilter::Deny(deny.into()));
         for sp in [

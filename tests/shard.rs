@@ -1,6 +1,9 @@
 //! Shard files end to end: write → open (mmap, object store) → search gives exactly the
 //! in-memory index's results; what a remote query reads; determinism; labels.
 
+#[path = "common/s3.rs"]
+mod s3;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -291,15 +294,8 @@ fn string_ids_are_kept_and_returned() {
     ignore = "needs an S3 server: set IVFPQ_TEST_S3_ENDPOINT and IVFPQ_TEST_S3_BUCKET when building (.ci/run starts one)"
 )]
 fn s3_server_gives_identical_results() {
-    let endpoint = std::env::var("IVFPQ_TEST_S3_ENDPOINT")
-        .expect("IVFPQ_TEST_S3_ENDPOINT names the S3 server");
-    let bucket = std::env::var("IVFPQ_TEST_S3_BUCKET").unwrap_or_else(|_| "ivfpq-test".into());
-    let store = StoreOptions::default()
-        .with("endpoint", &endpoint)
-        .with("allow_http", "true")
-        .with("region", "us-east-1")
-        .with("access_key_id", "test")
-        .with("secret_access_key", "test");
+    let (endpoint, bucket) = s3::server();
+    let store = s3::options(&endpoint);
     let dir = tmpdir("s3");
     for storage in [VectorStorage::F32, VectorStorage::F16] {
         let (index, q) = build(Metric::Cosine, storage);

@@ -250,17 +250,20 @@ pub(crate) fn offer_hits(
     (m, bits): (usize, Bits),
     filter: Option<&IdFilter>,
     rescore: bool,
-    (sums, hits, order): (&[u16], &[u32], &mut Vec<u16>),
+    (sums, hits, order): (&[u16], &mut Vec<u32>, &mut Vec<u16>),
     top: &mut TopK,
 ) {
     let (lut, scale, base) = (t.lut, t.scale, t.base);
+    // Rows the filter refuses leave first, so what follows sees only rows it may offer.
+    if let Some(f) = filter {
+        hits.retain(|&i| f.accepts(part.ids[i as usize]));
+    }
     // Until `top` holds k candidates every code is a hit. Offering them all would cost a
     // float rescoring of the list, or (estimates) a selection every few pushes. Only the
     // list's k-th smallest byte sum (`kth`) and what lies near it can matter: the k codes
-    // at or under it beat every code farther out. (Not with a filter: the k might not all
-    // be accepted.)
+    // at or under it beat every code farther out.
     let k = top.k();
-    let kth = (filter.is_none() && k > 0 && hits.len() > 2 * k).then(|| {
+    let kth = (k > 0 && hits.len() > 2 * k).then(|| {
         order.clear();
         order.extend(hits.iter().map(|&i| sums[i as usize]));
         *order.select_nth_unstable(k - 1).1
@@ -271,9 +274,9 @@ pub(crate) fn offer_hits(
         // Estimates grow with the sum (ties possible after rounding), so a code over
         // `kth`'s estimate has k codes strictly nearer.
         let cut = kth.map_or(f32::INFINITY, estimate);
-        for &i in hits {
+        for &i in hits.iter() {
             let d = estimate(sums[i as usize]);
-            if d > cut || filter.is_some_and(|f| !f.accepts(part.ids[i as usize])) {
+            if d > cut {
                 continue;
             }
             top.push(d, ((l as u64) << 32) | u64::from(i));
@@ -288,14 +291,11 @@ pub(crate) fn offer_hits(
     // A code whose byte sum exceeds `kth` by more than twice the rounding allowance is
     // farther than those k codes once rescored.
     let cut = kth.map_or(u32::MAX, |s| u32::from(s) + 2 * slack_q.ceil() as u32);
-    for &i in hits {
+    for &i in hits.iter() {
         let i = i as usize;
         // The threshold tightens as survivors enter `top`; skip those that cannot.
         let low = bias + base + sums[i] as f32 / scale - slack;
-        if u32::from(sums[i]) > cut
-            || low > top.threshold()
-            || filter.is_some_and(|f| !f.accepts(part.ids[i]))
-        {
+        if u32::from(sums[i]) > cut || low > top.threshold() {
             continue;
         }
         let codes = part.codes;

@@ -39,6 +39,7 @@ mod buckets;
 mod byte_scan;
 mod elkan;
 mod error;
+mod flat;
 mod index;
 // k-means is an implementation detail, public for its property tests only.
 #[doc(hidden)]
@@ -58,13 +59,14 @@ mod select;
 mod validate;
 
 pub use error::{IvfPqError, Result};
+pub use flat::flat_search;
 pub use index::IvfPqIndex;
 pub use lists::{ListRef, Lists, Rows, VectorsRef, row_as_f32};
 pub use metric::Metric;
 pub use model::{IvfPqModel, PRECOMPUTED_TABLE_BUDGET, Quantizer};
 pub use opq::Rotation;
 pub use params::{
-    CodeKind, IdFilter, IndexParams, MAX_K, SearchOptions, SearchParams, VectorStorage,
+    CodeKind, IdFilter, IdSet, IndexParams, MAX_K, SearchOptions, SearchParams, VectorStorage,
 };
 pub use partition::{Partition, Vectors};
 pub use pq::{KSUB, KSUB4, ProductQuantizer};

@@ -9,6 +9,7 @@ use ivfpq_io::{ModelHash, Shard, StoreOptions, model_file_bytes, read_model_byte
 
 use crate::commit::{commit, latest_version, list_versions, read_version};
 use crate::error::{Result, ShardError, invalid};
+use crate::filecache::FileCache;
 use crate::manifest::{Manifest, ModelRef, ShardEntry, model_path, storage_name};
 use crate::merged::MergedLists;
 use crate::store::Store;
@@ -37,6 +38,8 @@ pub struct CollectionOptions {
     /// hundred thousand rows then search as fast as one index over all their rows. The
     /// results are the same either way.
     pub merge_short_lists: bool,
+    /// Growing rows at which [`Collection::add`] seals them into a shard.
+    pub seal_rows: u64,
 }
 
 impl Default for CollectionOptions {
@@ -48,6 +51,7 @@ impl Default for CollectionOptions {
             local_cache: None,
             download_min_queries: 1000,
             merge_short_lists: true,
+            seal_rows: 1_000_000,
         }
     }
 }
@@ -75,6 +79,12 @@ impl CollectionOptions {
     /// ([`CollectionOptions::merge_short_lists`]).
     pub fn with_merge_short_lists(mut self, on: bool) -> Self {
         self.merge_short_lists = on;
+        self
+    }
+
+    /// Sets the growing rows at which adds seal them ([`CollectionOptions::seal_rows`]).
+    pub fn with_seal_rows(mut self, rows: u64) -> Self {
+        self.seal_rows = rows.max(1);
         self
     }
 
@@ -108,14 +118,18 @@ pub(crate) struct Snapshot {
     pub(crate) model: Option<(Arc<IvfPqModel>, ModelHash)>,
     /// The version's short lists merged, when its search merges them (`crate::merged`).
     pub(crate) merged: OnceLock<MergedLists>,
+    /// Every shard's deleted ids in one set, when one filter can serve all shards
+    /// (`Collection::global_deletions`).
+    pub(crate) deleted: OnceLock<Option<Arc<ivfpq_core::IdSet>>>,
 }
 
 impl Snapshot {
-    fn new(manifest: Manifest, model: Option<(Arc<IvfPqModel>, ModelHash)>) -> Self {
+    pub(crate) fn new(manifest: Manifest, model: Option<(Arc<IvfPqModel>, ModelHash)>) -> Self {
         Snapshot {
             manifest,
             model,
             merged: OnceLock::new(),
+            deleted: OnceLock::new(),
         }
     }
 }
@@ -132,6 +146,8 @@ pub struct Collection {
     state: RwLock<Arc<Snapshot>>,
     /// Open shards by path. Shard files never change, so a handle serves every version.
     pub(crate) handles: Mutex<HashMap<String, Arc<Shard>>>,
+    /// Parsed segments, id and deletion files, by path (they never change either).
+    pub(crate) files: FileCache,
 }
 
 impl Collection {
@@ -227,6 +243,7 @@ impl Collection {
             opts,
             state: RwLock::new(Arc::new(snap)),
             handles: Mutex::new(HashMap::new()),
+            files: FileCache::default(),
         }
     }
 
@@ -285,21 +302,26 @@ impl Collection {
     /// Moves to the newest version; returns it. Searches already running finish on the
     /// version they started with.
     pub fn refresh(&self) -> Result<u64> {
-        let cur = self.snapshot();
-        let snap = load(&self.store, None, cur.model.clone())?;
+        let snap = self.load_latest(&self.snapshot())?;
         let v = snap.manifest.version;
-        let keep: std::collections::HashSet<&str> = snap
-            .manifest
-            .shards
-            .iter()
-            .map(|s| s.path.as_str())
-            .collect();
+        self.set_snapshot(snap);
+        Ok(v)
+    }
+
+    /// The newest version, reusing `cur`'s model when it is the same.
+    pub(crate) fn load_latest(&self, cur: &Snapshot) -> Result<Snapshot> {
+        load(&self.store, None, cur.model.clone())
+    }
+
+    /// Pins `snap`, dropping open shards and parsed files it no longer references.
+    pub(crate) fn set_snapshot(&self, snap: Snapshot) {
+        let keep: std::collections::HashSet<String> = snap.manifest.files().into_iter().collect();
         self.handles
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|p, _| keep.contains(p.as_str()));
+            .retain(|p, _| keep.contains(p.strip_prefix("local:").unwrap_or(p)));
+        self.files.retain(&keep);
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
-        Ok(v)
     }
 
     /// Writes `index` as a new shard and commits it as the next version. The index must
@@ -330,7 +352,11 @@ impl Collection {
         let name = file.display().to_string();
         let shard = Shard::open(&name, &Default::default())?;
         self.check_shard(&shard, &name)?;
-        let rel = format!("shards/{}.ivfpq", unique_name());
+        let name = unique_name();
+        let rel = format!("shards/{name}.ivfpq");
+        let ids = crate::lookup::shard_row_ids(&shard)?;
+        let (ids_rel, _) = self.write_unique("ids", &name, ids.encode()?.into())?;
+        self.files.put(&ids_rel, Arc::new(ids));
         let bytes = self.store.upload(file, &rel)?;
         let (lo, hi) = shard.directory().id_range;
         Ok(ShardEntry {
@@ -342,6 +368,9 @@ impl Collection {
             id_min: lo,
             id_max: hi,
             storage: storage_name(shard.header().storage).into(),
+            ids: Some(ids_rel),
+            deletion: None,
+            labels: shard.header().labels,
         })
     }
 
@@ -377,23 +406,31 @@ impl Collection {
         }
     }
 
-    /// Commits staged shards as the next version. [`ShardError::Conflict`] if another
-    /// writer committed that version first: refresh, then commit again (the staged files
-    /// can be committed as they are).
+    /// Commits staged shards in a new version. Another writer's commit in between is no
+    /// conflict: the shards are added to the newest version. Every id must be new to the
+    /// collection ([`ShardError::DuplicateId`] names one that is not).
     pub fn commit_shards(&self, entries: Vec<ShardEntry>) -> Result<u64> {
         if entries.is_empty() {
             return Err(invalid("shards", "nothing to commit"));
         }
-        let snap = self.snapshot();
-        let mut next = snap.manifest.next(format!("add {} shards", entries.len()));
-        next.shards.extend(entries);
-        // Refuse a manifest a reader would refuse (a shard listed twice, say).
-        Manifest::decode(&next.encode(), "new manifest")?;
-        commit(&self.store, &next)?;
-        let v = next.version;
-        *self.state.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(Snapshot::new(next, snap.model.clone()));
-        Ok(v)
+        let mut new_ids = Vec::new();
+        for e in entries.iter().filter(|e| !e.labels) {
+            new_ids.extend_from_slice(&self.shard_ids(&self.snapshot(), e)?.ids);
+        }
+        new_ids.sort_unstable();
+        if let Some(w) = new_ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(self.duplicate(w[0]));
+        }
+        self.commit_change("add", |snap| {
+            if let Some(f) = self.find_live(snap, &new_ids)?.first() {
+                return Err(self.duplicate(f.rows[0].1));
+            }
+            Ok(crate::change::Change {
+                operation: format!("add {} shards", entries.len()),
+                add_shards: entries.clone(),
+                ..Default::default()
+            })
+        })
     }
 }
 
@@ -445,7 +482,7 @@ pub(crate) fn unique_name() -> String {
 
 /// A temporary file for a shard on its way in: in the collection's folder when local (so
 /// the copy in is a link), else in the system's temporary folder.
-fn temp_file(store: &Store, what: &str) -> PathBuf {
+pub(crate) fn temp_file(store: &Store, what: &str) -> PathBuf {
     let dir = store
         .local_folder()
         .map(Path::to_path_buf)

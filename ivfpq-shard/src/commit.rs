@@ -56,7 +56,21 @@ pub(crate) fn latest_version(store: &Store) -> Result<Option<u64>> {
 /// version exists; then nothing was written.
 pub(crate) fn commit(store: &Store, next: &Manifest) -> Result<()> {
     let v = next.version;
-    if store.put_new(&version_file(v), Bytes::from(next.encode()))? {
+    let bytes = Bytes::from(next.encode());
+    let created = match store.put_new(&version_file(v), bytes.clone()) {
+        Ok(true) => true,
+        // The create may have landed with its response lost (a timeout), or a retry of it
+        // found the first attempt's object: the version is ours if it holds our bytes
+        // (each manifest carries its commit time, so no other writer's is equal).
+        other => {
+            let ours = matches!(store.get(&version_file(v)), Ok(Some(b)) if b == bytes);
+            match other {
+                Err(e) if !ours => return Err(e),
+                _ => ours,
+            }
+        }
+    };
+    if created {
         // Only a hint: a failure here costs readers one LIST, never correctness.
         if let Err(e) = store.put(LATEST_HINT, Bytes::from(v.to_string())) {
             tracing::warn!(uri = store.uri(), version = v, error = %e, "latest-version hint not written");

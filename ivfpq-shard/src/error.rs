@@ -76,6 +76,41 @@ pub enum ShardError {
         /// What is wrong.
         message: String,
     },
+    /// A data file of the collection (a growing segment, id or deletion file) that does
+    /// not parse or disagrees with the manifest.
+    #[error("{file}: {message}")]
+    Corrupt {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An id that is already in the collection was added (use an upsert to replace it).
+    #[error("{uri}: id {id} is already in the collection (upsert replaces a row)")]
+    DuplicateId {
+        /// The collection.
+        uri: String,
+        /// The id.
+        id: u64,
+    },
+    /// A seal or compaction lost a race to a commit that changed the shards or segments
+    /// it rewrites (a delete of their rows, say). Nothing of it was committed; run it
+    /// again on the new version.
+    #[error(
+        "{uri}: version {version} ({operation}) changed {path}, which this {what} rewrites; nothing was committed, run it again"
+    )]
+    ConflictingChange {
+        /// The collection.
+        uri: String,
+        /// The version that changed it.
+        version: u64,
+        /// What that version's commit did.
+        operation: String,
+        /// The shard or segment both touch.
+        path: String,
+        /// This writer's operation.
+        what: &'static str,
+    },
     /// A bad argument.
     #[error("{param}: {message}")]
     InvalidParameter {

@@ -38,6 +38,38 @@ pub struct Manifest {
     pub model: Option<ModelRef>,
     /// The shards, in the order they were added.
     pub shards: Vec<ShardEntry>,
+    /// Growing segments: recent rows kept whole and searched exactly until `seal`
+    /// encodes them into a shard, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub growing: Vec<SegmentEntry>,
+}
+
+/// A growing segment: an Arrow IPC file of ids and full vectors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentEntry {
+    /// Path under the collection, `growing/{unique}.arrow`.
+    pub path: String,
+    /// Rows in the file (deleted ones included).
+    pub rows: u64,
+    /// File length.
+    pub bytes: u64,
+    /// Smallest id.
+    pub id_min: u64,
+    /// Largest id.
+    pub id_max: u64,
+    /// Its deleted rows, when any are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<DeletionRef>,
+}
+
+/// A deletion file: the row positions (and their ids) deleted from one shard or segment,
+/// every earlier deletion of it included.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionRef {
+    /// Path under the collection, `deletions/{target}-{version}.arrow`.
+    pub path: String,
+    /// Rows it deletes.
+    pub rows: u64,
 }
 
 /// The model file every shard of the collection was encoded with.
@@ -69,6 +101,31 @@ pub struct ShardEntry {
     pub id_max: u64,
     /// Stored refine vectors: `f32`, `f16` or `none`.
     pub storage: String,
+    /// The shard's sorted id file, `ids/{unique}.arrow` (ids and row positions), which
+    /// finds a row by id without reading the shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<String>,
+    /// Its deleted rows, when any are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<DeletionRef>,
+    /// Whether the shard holds string ids: its u64 ids then number its own rows, so they
+    /// are neither unique in the collection nor found by id lookups.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub labels: bool,
+}
+
+impl ShardEntry {
+    /// Rows not deleted.
+    pub fn live_rows(&self) -> u64 {
+        self.rows - self.deletion.as_ref().map_or(0, |d| d.rows.min(self.rows))
+    }
+}
+
+impl SegmentEntry {
+    /// Rows not deleted.
+    pub fn live_rows(&self) -> u64 {
+        self.rows - self.deletion.as_ref().map_or(0, |d| d.rows.min(self.rows))
+    }
 }
 
 impl Manifest {
@@ -84,6 +141,7 @@ impl Manifest {
             metric: metric.name().into(),
             model,
             shards: Vec::new(),
+            growing: Vec::new(),
         }
     }
 
@@ -106,6 +164,37 @@ impl Manifest {
     /// Rows in all shards.
     pub fn rows(&self) -> u64 {
         self.shards.iter().map(|s| s.rows).sum()
+    }
+
+    /// Rows not deleted, in shards and growing segments: what a search can return.
+    pub fn live_rows(&self) -> u64 {
+        let s: u64 = self.shards.iter().map(ShardEntry::live_rows).sum();
+        s + self
+            .growing
+            .iter()
+            .map(SegmentEntry::live_rows)
+            .sum::<u64>()
+    }
+
+    /// Rows in growing segments (deleted ones included).
+    pub fn growing_rows(&self) -> u64 {
+        self.growing.iter().map(|g| g.rows).sum()
+    }
+
+    /// Every file this version references: the model, shards, id files, segments and
+    /// deletion files (what `vacuum` keeps).
+    pub fn files(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.model.iter().map(|m| m.path.clone()).collect();
+        for s in &self.shards {
+            out.push(s.path.clone());
+            out.extend(s.ids.iter().cloned());
+            out.extend(s.deletion.iter().map(|d| d.path.clone()));
+        }
+        for g in &self.growing {
+            out.push(g.path.clone());
+            out.extend(g.deletion.iter().map(|d| d.path.clone()));
+        }
+        out
     }
 
     /// Whether every shard shares the collection's model (so PQ estimates compare).
@@ -176,9 +265,20 @@ impl Manifest {
             .as_ref()
             .and_then(|m| ivfpq_io::ModelHash::parse(&m.hash))
             .map(|h| format!("{:016x}", h.short()));
+        for g in &self.growing {
+            if !paths.insert(&g.path) {
+                return Err(format!("segment {} is listed twice", g.path));
+            }
+            if g.deletion.as_ref().is_some_and(|d| d.rows > g.rows) {
+                return Err(format!("segment {} deletes more rows than it has", g.path));
+            }
+        }
         for s in &self.shards {
             if !paths.insert(&s.path) {
                 return Err(format!("shard {} is listed twice", s.path));
+            }
+            if s.deletion.as_ref().is_some_and(|d| d.rows > s.rows) {
+                return Err(format!("shard {} deletes more rows than it has", s.path));
             }
             if parse_storage(&s.storage).is_none()
                 || u64::from_str_radix(&s.model_hash, 16).is_err()
@@ -258,6 +358,9 @@ mod tests {
             id_min: 1,
             id_max: 9,
             storage: "f16".into(),
+            ids: None,
+            deletion: None,
+            labels: false,
         });
         m
     }

@@ -137,12 +137,20 @@ pub(crate) fn reduce_query(
     candidates: usize,
     exact: bool,
 ) -> Vec<ResultHit> {
+    // Growing rows are exact already: they join the shards' final results by distance.
+    let (growing, all): (Vec<ResultHit>, Vec<ResultHit>) = all
+        .into_iter()
+        .partition(|h| h.partition == crate::growing::GROWING_PARTITION);
     let mut best = if exact {
         let pool = smallest(all, candidates, by_estimate);
         smallest(pool, k, by_distance)
     } else {
         smallest(all, k, by_estimate)
     };
+    if !growing.is_empty() {
+        best.extend(growing);
+        return smallest(best, k, by_result);
+    }
     best.sort_by(by_result);
     best
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ivfpq_core::SearchOptions;
+use ivfpq_core::IdSet;
+
+use ivfpq_core::{IdFilter, SearchOptions, SearchParams};
 use ivfpq_io::{OpenOptions, Shard};
 use rayon::prelude::*;
 
@@ -24,14 +26,65 @@ impl Collection {
     pub fn search(&self, queries: &[f32], opts: &SearchOptions) -> Result<SearchResults> {
         let snap = self.snapshot();
         let nq = self.check_search(&snap, queries, opts)?;
+        let mut res = self.search_shards(&snap, nq, queries, opts)?;
+        let n = snap.manifest.shards.len();
+        for j in 0..snap.manifest.growing.len() {
+            let part = self.search_growing(&snap, j, queries, opts)?;
+            res.shards.push((n + j) as u32);
+            for (mine, theirs) in res.hits.iter_mut().zip(part) {
+                mine.extend(theirs);
+                mine.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+                mine.truncate(opts.params.k);
+            }
+        }
+        Ok(res)
+    }
+
+    /// The exact top `k` of growing segment `j` for each query, its deleted rows left out.
+    fn search_growing(
+        &self,
+        snap: &Snapshot,
+        j: usize,
+        queries: &[f32],
+        opts: &SearchOptions,
+    ) -> Result<Vec<Vec<ResultHit>>> {
+        let g = &snap.manifest.growing[j];
+        let seg = self.segment(snap, g)?;
+        let params = with_deleted(&opts.params, self.deleted_ids(g.deletion.as_ref())?);
+        let metric = snap.manifest.metric();
+        let index = (snap.manifest.shards.len() + j) as u32;
+        let mut hits = seg.search(metric, queries, params.k, params.filter.as_ref(), index)?;
+        if opts.vectors {
+            for h in hits.iter_mut().flatten() {
+                let mut v = seg.row(h.offset as usize).to_vec();
+                if metric == ivfpq_core::Metric::Cosine {
+                    // Shards store cosine rows at unit length; so do these results.
+                    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    v.iter_mut().filter(|_| n > 0.0).for_each(|x| *x /= n);
+                }
+                h.vector = Some(v);
+            }
+        }
+        Ok(hits)
+    }
+
+    /// The shards' part of [`Collection::search`].
+    fn search_shards(
+        &self,
+        snap: &Arc<Snapshot>,
+        nq: usize,
+        queries: &[f32],
+        opts: &SearchOptions,
+    ) -> Result<SearchResults> {
+        let snap = &**snap;
         let n = snap.manifest.shards.len();
         if n == 0 {
-            return Ok(self.empty_results(&snap, nq, opts, (Vec::new(), false)));
+            return Ok(self.empty_results(snap, nq, opts, (Vec::new(), false)));
         }
-        if let Some(res) = self.search_as_segments(&snap, nq, queries, opts)? {
+        if let Some(res) = self.search_as_segments(snap, nq, queries, opts)? {
             return Ok(res);
         }
-        let one = |i: usize| self.search_shard_in(&snap, i, queries, opts);
+        let one = |i: usize| self.search_shard_in(snap, i, queries, opts);
         let parts: Vec<Result<SearchResults>> = if self.store.local_folder().is_some() {
             (0..n).into_par_iter().map(one).collect()
         } else {
@@ -88,6 +141,18 @@ impl Collection {
         let Some((model, _)) = &snap.model else {
             return Ok(None);
         };
+        // Deleted rows are left out by a filter of ids. One filter serves every shard
+        // unless an id deleted in one is live in another (an upsert's): then each shard
+        // searches alone with its own.
+        let mut opts = std::borrow::Cow::Borrowed(opts);
+        if snap.manifest.shards.iter().any(|s| s.deletion.is_some()) {
+            let Some(all) = self.global_deletions(snap)? else {
+                return Ok(None);
+            };
+            let params = with_deleted(&opts.params, Some(all)).into_owned();
+            opts.to_mut().params = params;
+        }
+        let opts = &*opts;
         let local = self.store.local_folder().is_some()
             || (self.opts.local_cache.is_some() && nq >= self.opts.download_min_queries);
         if !local {
@@ -122,7 +187,8 @@ impl Collection {
     }
 
     /// Searches shard `i` of the pinned version alone: its top `k` per query, a partial
-    /// result for [`crate::merge`].
+    /// result for [`crate::merge`]. Indexes from the shard count up name the growing
+    /// segments, whose exact results [`crate::merge`] joins by distance.
     pub fn search_shard(
         &self,
         i: usize,
@@ -130,16 +196,23 @@ impl Collection {
         opts: &SearchOptions,
     ) -> Result<SearchResults> {
         let snap = self.snapshot();
-        self.check_search(&snap, queries, opts)?;
-        if i >= snap.manifest.shards.len() {
+        let nq = self.check_search(&snap, queries, opts)?;
+        let (n, g) = (snap.manifest.shards.len(), snap.manifest.growing.len());
+        if i >= n + g {
             return Err(invalid(
                 "shard",
                 format!(
-                    "{i} is out of range: version {} has {} shards",
+                    "{i} is out of range: version {} has {n} shards and {g} growing segments",
                     snap.manifest.version,
-                    snap.manifest.shards.len()
                 ),
             ));
+        }
+        if i >= n {
+            // A growing segment's exact results, numbered after the shards.
+            let mut res = self.empty_results(&snap, nq, opts, (vec![i as u32], true));
+            res.stats.shards = 1;
+            res.hits = self.search_growing(&snap, i - n, queries, opts)?;
+            return Ok(res);
         }
         self.search_shard_in(&snap, i, queries, opts)
     }
@@ -231,7 +304,8 @@ impl Collection {
             return Ok(res);
         }
         let shard = self.open_entry(snap, entry, nq)?;
-        let out = shard.candidates(queries, &opts.params, opts.vectors)?;
+        let params = with_deleted(&opts.params, self.deleted_ids(entry.deletion.as_ref())?);
+        let out = shard.candidates(queries, &params, opts.vectors)?;
         for (q, cands) in out.candidates.into_iter().enumerate() {
             res.hits[q] = cands
                 .into_iter()
@@ -255,7 +329,12 @@ impl Collection {
 
     /// Opens `entry` (or returns its open handle). A remote shard is copied to the local
     /// cache folder first when one is set and the batch has enough queries.
-    fn open_entry(&self, snap: &Snapshot, entry: &ShardEntry, nq: usize) -> Result<Arc<Shard>> {
+    pub(crate) fn open_entry(
+        &self,
+        snap: &Snapshot,
+        entry: &ShardEntry,
+        nq: usize,
+    ) -> Result<Arc<Shard>> {
         let download = self.store.local_folder().is_none()
             && self.opts.local_cache.is_some()
             && nq >= self.opts.download_min_queries;
@@ -312,8 +391,24 @@ impl Collection {
     }
 }
 
+/// `params` whose filter also refuses the ids in `deleted`.
+fn with_deleted(
+    params: &SearchParams,
+    deleted: Option<Arc<IdSet>>,
+) -> std::borrow::Cow<'_, SearchParams> {
+    let Some(d) = deleted else {
+        return std::borrow::Cow::Borrowed(params);
+    };
+    let filter = match &params.filter {
+        None => IdFilter::Deny(d),
+        Some(IdFilter::Deny(u)) => IdFilter::Deny(Arc::new(u.union(&d).copied().collect())),
+        Some(IdFilter::Allow(a)) => IdFilter::Allow(Arc::new(a.difference(&d).copied().collect())),
+    };
+    std::borrow::Cow::Owned(params.clone().with_filter(filter))
+}
+
 /// Refuses a shard file that is not the one the manifest recorded.
-fn verify_entry(shard: &Shard, entry: &ShardEntry, snap: &Snapshot) -> Result<()> {
+pub(crate) fn verify_entry(shard: &Shard, entry: &ShardEntry, snap: &Snapshot) -> Result<()> {
     let mut diffs = Vec::new();
     let f = shard.footer();
     if f.rows != entry.rows {

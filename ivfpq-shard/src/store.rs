@@ -174,18 +174,29 @@ impl Store {
 
     /// Names (relative to `dir`) and sizes of the objects directly under `dir`.
     pub fn list(&self, dir: &str) -> Result<Vec<(String, u64)>> {
+        Ok(self
+            .list_dated(dir)?
+            .into_iter()
+            .map(|(n, s, _)| (n, s))
+            .collect())
+    }
+
+    /// Names, sizes and modification times of the objects directly under `dir`.
+    pub fn list_dated(&self, dir: &str) -> Result<Vec<(String, u64, std::time::SystemTime)>> {
         let url = self.url(dir);
         let path = self.path(dir);
         let metas: Vec<object_store::ObjectMeta> = block_on(&url, async {
             self.store.list(Some(&path)).try_collect().await
         })?
         .map_err(|e| store_err(&url, e))?;
-        let mut out: Vec<(String, u64)> = metas
+        let mut out: Vec<(String, u64, std::time::SystemTime)> = metas
             .into_iter()
             .filter_map(|m| {
                 let name = m.location.prefix_match(&path)?.collect::<Vec<_>>();
+                let ms = u64::try_from(m.last_modified.timestamp_millis()).unwrap_or(0);
+                let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
                 match name.as_slice() {
-                    [one] => Some((one.as_ref().to_string(), m.size)),
+                    [one] => Some((one.as_ref().to_string(), m.size, at)),
                     _ => None,
                 }
             })

@@ -284,7 +284,7 @@ impl QueryBatch<'_> {
                 if defer {
                     byte_scan::nearest_hits((sums, n), tops[qi].k(), (m, rescore), order, hits);
                 }
-                let buffers = (&sums[..], &hits[..], order);
+                let buffers = (&sums[..], &mut *hits, order);
                 byte_scan::offer_hits(
                     t,
                     bias,

@@ -1,9 +1,11 @@
 //! Merging shards of one model into one, partition by partition.
 
+use ivfpq_core::IdSet;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use ivfpq_core::{ListRef, Partition, Vectors};
+use ivfpq_core::{IvfPqModel, ListRef, Partition, VectorStorage, Vectors};
 use ivfpq_io::{OpenOptions, Shard, ShardWriter, model_hash, write_file_atomic};
 
 use super::Progress;
@@ -62,16 +64,30 @@ pub fn merge_shards(inputs: &[PathBuf], output: &Path, progress: &dyn Progress) 
             });
         }
     }
-    let dim = model.dim();
     tracing::info!(shards = inputs.len(), output = %output.display(), "merging shards");
+    let inputs: Vec<(&Shard, Option<&IdSet>)> = shards.iter().map(|s| (s, None)).collect();
+    write_merged(&model, storage, &inputs, output, progress)
+}
+
+/// Writes the rows of `inputs` (all encoded with `model` and storing `storage`) but those
+/// whose id is in an input's deleted set, partition by partition, as one shard at
+/// `output` (atomically). Returns its length in bytes.
+pub(crate) fn write_merged(
+    model: &Arc<IvfPqModel>,
+    storage: VectorStorage,
+    inputs: &[(&Shard, Option<&IdSet>)],
+    output: &Path,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let dim = model.dim();
     progress.stage("merging", model.nlist() as u64);
     let bytes = write_file_atomic(output, |file, name| {
         let sink = BufWriter::with_capacity(1 << 20, file);
-        let mut w = ShardWriter::new(sink, &model, storage, None, name)?;
+        let mut w = ShardWriter::new(sink, model, storage, None, name)?;
         let mut row = vec![0f32; dim];
         for l in 0..model.nlist() {
             let mut p = Partition::empty(storage);
-            for s in &shards {
+            for (s, deleted) in inputs {
                 // Read whole and verified, one input partition at a time.
                 let part = s.partition(l)?;
                 let list = ListRef {
@@ -82,6 +98,9 @@ pub fn merge_shards(inputs: &[PathBuf], output: &Path, progress: &dyn Progress) 
                     layout: part.layout,
                 };
                 for i in 0..part.ids.len() {
+                    if deleted.is_some_and(|d| d.contains(&part.ids[i])) {
+                        continue;
+                    }
                     let r = dim * i..dim * (i + 1);
                     match &part.vectors {
                         Vectors::F32(v) => row.copy_from_slice(&v[r]),
@@ -92,7 +111,7 @@ pub fn merge_shards(inputs: &[PathBuf], output: &Path, progress: &dyn Progress) 
                         }
                         _ => row.fill(0.0),
                     }
-                    p.push_from(&model, &list, i, &row)?;
+                    p.push_from(model, &list, i, &row)?;
                 }
             }
             w.write_partition(&p)?;

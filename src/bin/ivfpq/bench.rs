@@ -70,6 +70,15 @@ pub struct BenchArgs {
     /// index.
     #[arg(long)]
     shards: Option<usize>,
+    /// With --shards: delete this share of the rows (seeded, at random) from the
+    /// collection, and build the single index of the live rows only; recall counts the
+    /// live rows' ground truth.
+    #[arg(long, default_value_t = 0.0, requires = "shards", value_parser = crate::bench_collection::fraction)]
+    deleted: f64,
+    /// With --shards: add this share of the rows (the last ones) as growing rows, searched
+    /// exactly, instead of encoding them into the shards.
+    #[arg(long, default_value_t = 0.0, requires = "shards", value_parser = crate::bench_collection::fraction)]
+    growing: f64,
     /// Time each setting this many times (1 to 1000) and report the median QPS (the
     /// machine is noisy).
     #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
@@ -97,7 +106,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         .num_threads(threads)
         .build()?;
     let storage = a.vectors.storage();
-    let (ds, name) = match &a.dataset {
+    let (mut ds, name) = match &a.dataset {
         Some(dir) => (Dataset::load(dir)?, dir.display().to_string()),
         None => {
             let spec = SynthSpec {
@@ -146,6 +155,10 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         ivfpq::simd::level()
     )?;
     let train_s = t0.elapsed().as_secs_f64();
+    let deleted = crate::bench_collection::pick_deleted(n, a.deleted, a.seed);
+    if !deleted.is_empty() {
+        crate::bench_collection::drop_from_truth(&mut ds, &deleted);
+    }
     let mut index = IvfPqIndex::new(model.into(), storage);
     let bar = ProgressBar::new(n as u64).with_style(
         ProgressStyle::with_template("adding {bar:40} {pos}/{len} vectors ({eta})")
@@ -156,8 +169,14 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         let ids: Vec<u64> = (c * CHUNK..c * CHUNK + rows.len() / ds.dim)
             .map(|i| i as u64)
             .collect();
-        pool.install(|| index.add(rows, &ids))?;
         bar.inc(ids.len() as u64);
+        if !deleted.is_empty() {
+            // A fresh build of the live rows only.
+            let (rows, ids) = crate::bench_collection::live_only(rows, &ids, ds.dim, &deleted);
+            pool.install(|| index.add(&rows, &ids))?;
+            continue;
+        }
+        pool.install(|| index.add(rows, &ids))?;
     }
     bar.finish_and_clear();
     let build_s = t0.elapsed().as_secs_f64();
@@ -177,7 +196,7 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let coll = if let Some(shards) = a.shards.filter(|&s| s > 0) {
         let spin = spinner(&format!("writing {shards} shards as a collection"));
-        let c = crate::bench_collection::build(&index, &ds, shards, &pool)?;
+        let c = crate::bench_collection::build(&index, &ds, shards, &pool, (a.growing, &deleted))?;
         spin.finish_and_clear();
         Some(c)
     } else {
@@ -265,6 +284,8 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             crow.push(("shards", Val::Int(a.shards.unwrap_or(0) as u64)));
+            crow.push(("deleted", Val::Float(a.deleted)));
+            crow.push(("growing", Val::Float(a.growing)));
             out.row(&crow)?;
         }
     }

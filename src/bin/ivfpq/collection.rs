@@ -1,5 +1,6 @@
 //! `ivfpq collection`: create a collection, add shards, list versions, and search it in
-//! one step or as map (`search-shard`) and reduce (`merge`) steps.
+//! one step or as map (`search-shard`) and reduce (`merge`) steps. Changing rows is in
+//! `collection_update`.
 
 use std::path::PathBuf;
 
@@ -22,6 +23,20 @@ pub enum CollectionCommand {
     Create(CreateArgs),
     /// Add shard files built with the collection's model, committed as one new version.
     Add(AddArgs),
+    /// Add rows (vectors with ids) as a growing segment, searched at once.
+    AddRows(crate::collection_update::RowsArgs),
+    /// Add rows, replacing the rows of ids that exist, in one version.
+    Upsert(crate::collection_update::RowsArgs),
+    /// Delete rows by id.
+    Delete(crate::collection_update::DeleteArgs),
+    /// Encode the growing segments into a shard.
+    Seal(crate::collection_update::SealArgs),
+    /// Rewrite shards with many deleted rows, and merge small ones.
+    Compact(crate::collection_update::CompactArgs),
+    /// Remove old versions and files no remaining version references.
+    Vacuum(crate::collection_update::VacuumArgs),
+    /// Time adds of a few batch sizes on a new scratch collection.
+    BenchAdd(crate::collection_update::BenchAddArgs),
     /// Search every shard of a version and merge the results.
     Search(SearchArgs),
     /// Map step: search one shard and write its partial result (.arrow).
@@ -157,6 +172,13 @@ pub fn run(cmd: CollectionCommand) -> Res {
             outln!("{}: version {v}: added {} shards", a.uri, a.shards.len())?;
             Ok(())
         }
+        CollectionCommand::AddRows(a) => crate::collection_update::add_rows(a, false),
+        CollectionCommand::Upsert(a) => crate::collection_update::add_rows(a, true),
+        CollectionCommand::Delete(a) => crate::collection_update::delete(a),
+        CollectionCommand::Seal(a) => crate::collection_update::seal(a),
+        CollectionCommand::Compact(a) => crate::collection_update::compact(a),
+        CollectionCommand::Vacuum(a) => crate::collection_update::vacuum(a),
+        CollectionCommand::BenchAdd(a) => crate::collection_update::bench_add(a),
         CollectionCommand::Search(a) => search(a),
         CollectionCommand::SearchShard(a) => {
             let c = open(&a.at, &a.query)?;
@@ -204,15 +226,23 @@ pub fn run(cmd: CollectionCommand) -> Res {
                 m.version,
                 m.operation
             )?;
-            outln!("dim {}  metric {}  rows {}", m.dim, m.metric, m.rows())?;
+            outln!(
+                "dim {}  metric {}  rows {} in shards, {} growing, {} live",
+                m.dim,
+                m.metric,
+                m.rows(),
+                m.growing_rows(),
+                m.live_rows()
+            )?;
             match &m.model {
                 Some(r) => outln!("model {} ({})", r.hash, r.path)?,
                 None => outln!("model: none (shards trained separately; searches rerank exactly)")?,
             }
             outln!(
-                "{:>5}  {:>12}  {:>14}  {:>8}  {:>16}  {:>5}  path",
+                "{:>5}  {:>12}  {:>10}  {:>14}  {:>8}  {:>16}  {:>5}  path",
                 "shard",
                 "rows",
+                "deleted",
                 "bytes",
                 "checksum",
                 "model",
@@ -220,13 +250,27 @@ pub fn run(cmd: CollectionCommand) -> Res {
             )?;
             for (i, s) in m.shards.iter().enumerate() {
                 outln!(
-                    "{i:>5}  {:>12}  {:>14}  {:08x}  {:>16}  {:>5}  {}",
+                    "{i:>5}  {:>12}  {:>10}  {:>14}  {:08x}  {:>16}  {:>5}  {}",
                     s.rows,
+                    s.rows - s.live_rows(),
                     s.bytes,
                     s.checksum,
                     s.model_hash,
                     s.storage,
                     s.path
+                )?;
+            }
+            for (j, g) in m.growing.iter().enumerate() {
+                outln!(
+                    "{:>5}  {:>12}  {:>10}  {:>14}  {:>8}  {:>16}  {:>5}  {}",
+                    m.shards.len() + j,
+                    g.rows,
+                    g.rows - g.live_rows(),
+                    g.bytes,
+                    "-",
+                    "growing",
+                    "f32",
+                    g.path
                 )?;
             }
             Ok(())
@@ -301,7 +345,7 @@ fn emit(res: &SearchResults, output: Option<&PathBuf>) -> Res {
     Ok(())
 }
 
-fn options(store: &StoreArgs, q: Option<&QueryArgs>) -> Result<CollectionOptions, String> {
+pub fn options(store: &StoreArgs, q: Option<&QueryArgs>) -> Result<CollectionOptions, String> {
     let o = store.open_options()?;
     let mut c = CollectionOptions::default()
         .with_store(o.store)

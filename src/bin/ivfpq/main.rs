@@ -14,6 +14,7 @@ mod bench_collection;
 mod build;
 mod code_args;
 mod collection;
+mod collection_update;
 mod ingest;
 mod inspect;
 mod metric_arg;
