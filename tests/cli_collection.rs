@@ -306,3 +306,86 @@ fn processes_racing_on_s3_commit_one_version_each() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Rows with string ids through the command: `add-rows` of an Arrow file whose id column
+/// holds strings, a search whose CSV carries them, `delete --labels`, `seal`, and the
+/// same search again.
+#[test]
+fn string_ids_through_add_rows_search_and_delete() {
+    let dir = std::env::temp_dir().join(format!("ivfpq-cli-labels-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ds = synthetic(&SynthSpec {
+        n: 1200,
+        queries: 2,
+        dim: DIM,
+        seed: 4,
+        ..Default::default()
+    });
+    let model = dir.join("model.ivfpq");
+    build_shards(&dir, &ds.base, &[(0, 1000)], "8", &model);
+    let coll = dir.join("coll");
+    run(&["collection", "create", s(&coll), "--model", s(&model)]);
+    // 200 rows with string ids, one of them with a comma.
+    let mut vb = FixedSizeListBuilder::new(Float32Builder::new(), DIM as i32);
+    for r in 1000..1200 {
+        vb.values().append_slice(&ds.base[r * DIM..(r + 1) * DIM]);
+        vb.append(true);
+    }
+    let v = vb.finish();
+    let labels: Vec<String> = (1000..1200).map(|r| format!("doc-{r}")).collect();
+    let mut labels_col = labels.clone();
+    labels_col[5] = "a,b".into();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("vector", v.data_type().clone(), false),
+    ]));
+    let ids = arrow_array::StringArray::from(labels_col);
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(v)]).unwrap();
+    let input = dir.join("rows.arrow");
+    let mut f = std::fs::File::create(&input).unwrap();
+    let mut w = arrow_ipc::writer::FileWriter::try_new(&mut f, &schema).unwrap();
+    w.write(&batch).unwrap();
+    w.finish().unwrap();
+    drop(w);
+    run(&["collection", "add-rows", s(&coll), "--input", s(&input)]);
+    let out = ivfpq()
+        .args(["collection", "add-rows", s(&coll), "--input", s(&input)])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("string id"));
+    // Query: row 1005's own vector, so its string id comes first.
+    let q = dir.join("q.fvecs");
+    ivfpq::io::write_fvecs(&q, &ds.base[1005 * DIM..1006 * DIM], DIM).unwrap();
+    let search = |coll: &Path| {
+        let args = [
+            "collection",
+            "search",
+            s(coll),
+            "--queries",
+            s(&q),
+            "--k",
+            "3",
+            "--refine",
+            "4",
+        ];
+        String::from_utf8(run(&args).stdout).unwrap()
+    };
+    let csv = search(&coll);
+    assert!(
+        csv.starts_with("query,rank,id,distance,shard,label\n"),
+        "{csv}"
+    );
+    assert!(csv.lines().nth(1).unwrap().ends_with(",\"a,b\""), "{csv}");
+    let out = run(&["collection", "delete", s(&coll), "--labels", "a,b"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("deleted 0 rows"));
+    let file = dir.join("gone.txt");
+    std::fs::write(&file, "a,b\ndoc-1006\n").unwrap();
+    let out = run(&["collection", "delete", s(&coll), "--labels-file", s(&file)]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("deleted 2 rows"));
+    run(&["collection", "seal", s(&coll)]);
+    let csv = search(&coll);
+    assert!(!csv.contains("a,b") && !csv.contains("doc-1006,"), "{csv}");
+    assert!(csv.lines().skip(1).all(|l| l.contains(",doc-")), "{csv}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

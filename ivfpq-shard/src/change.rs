@@ -144,6 +144,7 @@ mod tests {
             id_min: 0,
             id_max: 1,
             deletion: None,
+            label_range: None,
         }
     }
 

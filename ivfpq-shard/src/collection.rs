@@ -354,9 +354,22 @@ impl Collection {
         self.check_shard(&shard, &name)?;
         let name = unique_name();
         let rel = format!("shards/{name}.ivfpq");
-        let ids = crate::lookup::shard_row_ids(&shard)?;
-        let (ids_rel, _) = self.write_unique("ids", &name, ids.encode()?.into())?;
-        self.files.put(&ids_rel, Arc::new(ids));
+        let (ids_rel, label_range) = if shard.header().labels {
+            let labels = crate::lookup::shard_row_labels(&shard)?;
+            let range = labels
+                .labels
+                .first()
+                .cloned()
+                .zip(labels.labels.last().cloned());
+            let (rel, _) = self.write_unique("ids", &name, labels.encode()?.into())?;
+            self.files.put(&rel, Arc::new(labels));
+            (rel, range)
+        } else {
+            let ids = crate::lookup::shard_row_ids(&shard)?;
+            let (rel, _) = self.write_unique("ids", &name, ids.encode()?.into())?;
+            self.files.put(&rel, Arc::new(ids));
+            (rel, None)
+        };
         let bytes = self.store.upload(file, &rel)?;
         let (lo, hi) = shard.directory().id_range;
         Ok(ShardEntry {
@@ -371,6 +384,7 @@ impl Collection {
             ids: Some(ids_rel),
             deletion: None,
             labels: shard.header().labels,
+            label_range,
         })
     }
 
@@ -413,17 +427,35 @@ impl Collection {
         if entries.is_empty() {
             return Err(invalid("shards", "nothing to commit"));
         }
-        let mut new_ids = Vec::new();
-        for e in entries.iter().filter(|e| !e.labels) {
-            new_ids.extend_from_slice(&self.shard_ids(&self.snapshot(), e)?.ids);
+        let (mut new_ids, mut new_labels) = (Vec::new(), Vec::new());
+        let snap = self.snapshot();
+        for e in &entries {
+            if e.labels {
+                new_labels.extend_from_slice(&self.shard_labels(&snap, e)?.labels);
+            } else {
+                new_ids.extend_from_slice(&self.shard_ids(&snap, e)?.ids);
+            }
         }
         new_ids.sort_unstable();
+        new_labels.sort_unstable();
         if let Some(w) = new_ids.windows(2).find(|w| w[0] == w[1]) {
             return Err(self.duplicate(w[0]));
+        }
+        if let Some(w) = new_labels.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ShardError::DuplicateLabel {
+                uri: self.uri().to_string(),
+                label: w[0].clone(),
+            });
         }
         self.commit_change("add", |snap| {
             if let Some(f) = self.find_live(snap, &new_ids)?.first() {
                 return Err(self.duplicate(f.rows[0].1));
+            }
+            if let Some(f) = self.find_live_labels(snap, &new_labels)?.first() {
+                return Err(ShardError::DuplicateLabel {
+                    uri: self.uri().to_string(),
+                    label: f.labels[0].clone(),
+                });
             }
             Ok(crate::change::Change {
                 operation: format!("add {} shards", entries.len()),

@@ -13,7 +13,7 @@ use ivfpq_io::Shard;
 use crate::change::Change;
 use crate::collection::{Collection, Snapshot, temp_file};
 use crate::error::{Result, invalid};
-use crate::ingest::{NoProgress, Progress};
+use crate::ingest::{MergeInput, NoProgress, Progress};
 use crate::manifest::{ShardEntry, parse_storage};
 
 /// Which shards [`Collection::compact`] rewrites.
@@ -74,16 +74,25 @@ impl Collection {
         if snap.manifest.growing.is_empty() {
             return Ok(snap.manifest.version);
         }
-        let dim = snap.manifest.dim as usize;
-        let (mut vectors, mut ids) = (Vec::new(), Vec::new());
+        // Rows with u64 ids go to one shard, rows with string ids to another.
+        let (mut plain, mut labeled) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
         let mut change = Change::default();
         for g in &snap.manifest.growing {
             let seg = self.segment(&snap, g)?;
             let deleted = self.deleted_ids(g.deletion.as_ref())?;
             for (i, &id) in seg.ids.iter().enumerate() {
-                if !deleted.as_ref().is_some_and(|d| d.contains(&id)) {
-                    ids.push(id);
-                    vectors.extend_from_slice(seg.row(i));
+                if deleted.as_ref().is_some_and(|d| d.contains(&id)) {
+                    continue;
+                }
+                match &seg.labels {
+                    Some(l) => {
+                        labeled.0.extend_from_slice(seg.row(i));
+                        labeled.1.push(l[i].clone());
+                    }
+                    None => {
+                        plain.0.extend_from_slice(seg.row(i));
+                        plain.1.push(id);
+                    }
                 }
             }
             change.remove.push(g.path.clone());
@@ -91,27 +100,51 @@ impl Collection {
                 .based_on
                 .push((g.path.clone(), g.deletion.as_ref().map(|d| d.path.clone())));
         }
-        debug_assert_eq!(vectors.len(), ids.len() * dim);
-        change.operation = format!("seal {} segments ({} rows)", change.remove.len(), ids.len());
-        if !ids.is_empty() {
-            // New shards store what the newest shard stores (f32 for the first).
-            let storage = snap
-                .manifest
-                .shards
-                .last()
-                .and_then(|s| parse_storage(&s.storage))
-                .unwrap_or(VectorStorage::F32);
-            let mut index = IvfPqIndex::new(model, storage);
-            index.add(&vectors, &ids)?;
-            drop(vectors);
-            let tmp = temp_file(&self.store, "seal");
-            let staged = ivfpq_io::write_shard(&index, &tmp)
-                .map_err(Into::into)
-                .and_then(|_| self.stage_shard_file(&tmp));
-            let _ = std::fs::remove_file(&tmp);
-            change.add_shards.push(staged?);
+        change.operation = format!(
+            "seal {} segments ({} rows)",
+            change.remove.len(),
+            plain.1.len() + labeled.1.len()
+        );
+        // New shards store what the newest shard stores (f32 for the first).
+        let storage = snap
+            .manifest
+            .shards
+            .last()
+            .and_then(|s| parse_storage(&s.storage))
+            .unwrap_or(VectorStorage::F32);
+        if !plain.1.is_empty() {
+            change
+                .add_shards
+                .push(self.encode_shard(&model, storage, &plain.0, &plain.1, None)?);
+        }
+        if !labeled.1.is_empty() {
+            // A shard's string ids are indexed by its u64 ids: number the rows.
+            let ids: Vec<u64> = (0..labeled.1.len() as u64).collect();
+            let labels = Some(&labeled.1[..]);
+            change
+                .add_shards
+                .push(self.encode_shard(&model, storage, &labeled.0, &ids, labels)?);
         }
         self.commit_change("seal", |_| Ok(change.clone()))
+    }
+
+    /// Encodes rows with `model` into a staged shard (with string ids when `labels`).
+    fn encode_shard(
+        &self,
+        model: &Arc<ivfpq_core::IvfPqModel>,
+        storage: VectorStorage,
+        vectors: &[f32],
+        ids: &[u64],
+        labels: Option<&[String]>,
+    ) -> Result<ShardEntry> {
+        let mut index = IvfPqIndex::new(model.clone(), storage);
+        index.add(vectors, ids)?;
+        let tmp = temp_file(&self.store, "seal");
+        let staged = ivfpq_io::write_shard_labeled(&index, labels, &tmp)
+            .map_err(Into::into)
+            .and_then(|_| self.stage_shard_file(&tmp));
+        let _ = std::fs::remove_file(&tmp);
+        staged
     }
 
     /// [`Collection::compact_with`] without progress reports.
@@ -185,8 +218,17 @@ impl Collection {
             crate::search::verify_entry(&shard, e, snap)?;
             shards.push((shard, self.deleted_ids(e.deletion.as_ref())?));
         }
-        let inputs: Vec<(&Shard, Option<&IdSet>)> =
-            shards.iter().map(|(s, d)| (s, d.as_deref())).collect();
+        let inputs = shards
+            .iter()
+            .map(|(s, d)| {
+                let labels = s.header().labels.then(|| s.labels_in_order()).transpose()?;
+                Ok(MergeInput {
+                    shard: s,
+                    deleted: d.as_deref(),
+                    labels,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let tmp = temp_file(&self.store, "compact");
         let res = crate::ingest::write_merged(model, storage, &inputs, &tmp, progress)
             .and_then(|_| self.stage_shard_file(&tmp));
@@ -198,18 +240,29 @@ impl Collection {
 /// Groups of shard indexes to merge: shards with a deleted share at or above the bound and
 /// shards under `small_rows` live rows (when at least two are, or one has deletions),
 /// packed in manifest order into groups of at most `target_rows` live rows.
+/// Shards with u64 ids and shards with string ids are grouped apart.
 fn plan_compaction(shards: &[ShardEntry], opts: &CompactOptions) -> Vec<Vec<usize>> {
-    // Shards with string ids keep them only through their own files: never merged.
+    let mut groups = plan_kind(shards, opts, false);
+    groups.extend(plan_kind(shards, opts, true));
+    groups
+}
+
+/// [`plan_compaction`] of the shards with (`labels`) or without string ids.
+fn plan_kind(shards: &[ShardEntry], opts: &CompactOptions, labels: bool) -> Vec<Vec<usize>> {
     let heavy = |e: &ShardEntry| {
-        !e.labels
-            && e.rows > 0
+        e.rows > 0
             && (e.rows - e.live_rows()) as f64 >= opts.deleted_share * e.rows as f64
             && e.live_rows() < e.rows
     };
-    let small: Vec<usize> = (0..shards.len())
-        .filter(|&i| !shards[i].labels && shards[i].live_rows() < opts.small_rows)
+    let kind: Vec<usize> = (0..shards.len())
+        .filter(|&i| shards[i].labels == labels)
         .collect();
-    let mut pick: Vec<usize> = (0..shards.len()).filter(|&i| heavy(&shards[i])).collect();
+    let small: Vec<usize> = kind
+        .iter()
+        .copied()
+        .filter(|&i| shards[i].live_rows() < opts.small_rows)
+        .collect();
+    let mut pick: Vec<usize> = kind.into_iter().filter(|&i| heavy(&shards[i])).collect();
     if small.len() >= 2 {
         pick.extend(small);
     }
@@ -250,6 +303,7 @@ mod tests {
             storage: "f32".into(),
             ids: None,
             labels: false,
+            label_range: None,
             deletion: (deleted > 0).then(|| DeletionRef {
                 path: "d".into(),
                 rows: deleted,

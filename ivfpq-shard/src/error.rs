@@ -93,6 +93,15 @@ pub enum ShardError {
         /// The id.
         id: u64,
     },
+    /// A string id that is already in the collection was added (use an upsert to replace
+    /// it).
+    #[error("{uri}: string id {label:?} is already in the collection (upsert replaces a row)")]
+    DuplicateLabel {
+        /// The collection.
+        uri: String,
+        /// The string id.
+        label: String,
+    },
     /// A seal or compaction lost a race to a commit that changed the shards or segments
     /// it rewrites (a delete of their rows, say). Nothing of it was committed; run it
     /// again on the new version.

@@ -1,6 +1,6 @@
-//! Growing segments: recent rows, kept whole in an Arrow IPC file of `id: u64` and
-//! `vector: FixedSizeList<f32>` and searched exactly until `seal` encodes them into a
-//! shard. Small and short-lived, so a reader loads one whole and keeps it in memory.
+//! Growing segments: recent rows, kept whole in an Arrow IPC file of `id: u64`,
+//! `vector: FixedSizeList<f32>` and, for rows with string ids, `label: Utf8` (the `id`s
+//! then number the rows), searched exactly until `seal` encodes them into a shard. Small and short-lived, so a reader loads one whole and keeps it in memory.
 
 use std::sync::Arc;
 
@@ -21,6 +21,8 @@ pub(crate) struct Segment {
     /// `ids.len() × dim`, row-major, as added.
     pub(crate) vectors: Vec<f32>,
     pub(crate) dim: usize,
+    /// The string ids, for rows added with them (`ids` are then `0..len`).
+    pub(crate) labels: Option<Vec<String>>,
 }
 
 /// The partition number growing rows report in results: they belong to none.
@@ -31,18 +33,22 @@ impl Segment {
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
         let item = Arc::new(Field::new("item", DataType::Float32, false));
         let dim = i32::try_from(self.dim).map_err(|_| corrupt("<new>", "dim over 2^31"))?;
-        let schema = Arc::new(Schema::new(vec![
+        let mut fields = vec![
             Field::new("id", DataType::UInt64, false),
             Field::new("vector", DataType::FixedSizeList(item.clone(), dim), false),
-        ]));
+        ];
         let values = Arc::new(Float32Array::from(self.vectors.clone()));
         let list =
             FixedSizeListArray::try_new(item, dim, values, None).map_err(arrow_err("<new>"))?;
-        let cols: Vec<ArrayRef> = vec![
+        let mut cols: Vec<ArrayRef> = vec![
             Arc::new(UInt64Array::from(self.ids.clone())),
             Arc::new(list),
         ];
-        ipc_file(schema, cols)
+        if let Some(labels) = &self.labels {
+            fields.push(Field::new("label", DataType::Utf8, false));
+            cols.push(Arc::new(arrow_array::StringArray::from(labels.clone())));
+        }
+        ipc_file(Arc::new(Schema::new(fields)), cols)
     }
 
     /// Parses a segment file of `dim`-d vectors; `file` names it in errors.
@@ -53,6 +59,7 @@ impl Segment {
             ids: Vec::new(),
             vectors: Vec::new(),
             dim,
+            labels: None,
         };
         for batch in reader {
             let batch = batch.map_err(arrow_err(file))?;
@@ -80,8 +87,23 @@ impl Segment {
             if list.null_count() > 0 || ids.null_count() > 0 || ids.len() != list.len() {
                 return Err(corrupt(file, "null or missing rows"));
             }
+            if let Some(c) = batch.column_by_name("label") {
+                let l = c
+                    .as_string_opt::<i32>()
+                    .filter(|l| l.null_count() == 0 && l.len() == ids.len())
+                    .ok_or_else(|| corrupt(file, "column label is not Utf8 without nulls"))?;
+                let labels = seg.labels.get_or_insert_with(Vec::new);
+                labels.extend(l.iter().map(|s| s.unwrap_or_default().to_string()));
+            }
             seg.ids.extend_from_slice(ids.values());
             seg.vectors.extend_from_slice(v);
+            if seg
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.len() != seg.ids.len())
+            {
+                return Err(corrupt(file, "some batches have labels and some do not"));
+            }
         }
         Ok(seg)
     }
@@ -115,7 +137,7 @@ impl Segment {
             k,
             filter,
         )?;
-        // Ids are unique in a collection, so each hit's row is found by its id.
+        // Ids are unique in a segment, so each hit's row is found by its id.
         let row_of: std::collections::HashMap<u64, u32> = if found.iter().any(|q| !q.is_empty()) {
             self.ids
                 .iter()
@@ -125,21 +147,25 @@ impl Segment {
         } else {
             Default::default()
         };
+        let hit = |n: ivfpq_core::Neighbor| {
+            let row = row_of.get(&n.id).copied().unwrap_or(0);
+            ResultHit {
+                id: n.id,
+                distance: n.distance,
+                estimate: n.distance,
+                shard: index,
+                partition: GROWING_PARTITION,
+                offset: row,
+                vector: None,
+                label: self
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(row as usize).cloned()),
+            }
+        };
         Ok(found
             .into_iter()
-            .map(|q| {
-                q.into_iter()
-                    .map(|n| ResultHit {
-                        id: n.id,
-                        distance: n.distance,
-                        estimate: n.distance,
-                        shard: index,
-                        partition: GROWING_PARTITION,
-                        offset: row_of.get(&n.id).copied().unwrap_or(0),
-                        vector: None,
-                    })
-                    .collect()
-            })
+            .map(|q| q.into_iter().map(&hit).collect())
             .collect())
     }
 }
@@ -154,6 +180,7 @@ mod tests {
             ids: vec![7, 3],
             vectors: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
             dim: 3,
+            labels: None,
         };
         let b = bytes::Bytes::from(seg.encode().unwrap());
         assert_eq!(Segment::decode(b.clone(), 3, "g").unwrap(), seg);
@@ -166,5 +193,16 @@ mod tests {
             (hits[0][0].id, hits[0][0].offset, hits[0][0].shard),
             (3, 1, 4)
         );
+        let labeled = Segment {
+            ids: vec![0, 1],
+            labels: Some(vec!["a".into(), "b,c".into()]),
+            ..seg
+        };
+        let b = bytes::Bytes::from(labeled.encode().unwrap());
+        assert_eq!(Segment::decode(b, 3, "g").unwrap(), labeled);
+        let hits = labeled
+            .search(Metric::L2, &[5.0, 5.0, 6.0], 1, None, 0)
+            .unwrap();
+        assert_eq!(hits[0][0].label.as_deref(), Some("b,c"));
     }
 }

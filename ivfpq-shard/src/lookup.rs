@@ -12,7 +12,7 @@ use crate::collection::{Collection, Snapshot};
 use crate::error::Result;
 use crate::growing::Segment;
 use crate::manifest::{DeletionRef, SegmentEntry, ShardEntry};
-use crate::rowfile::RowIds;
+use crate::rowfile::{RowIds, RowLabels};
 
 /// A deletion file, parsed: its rows and the set of their ids.
 pub(crate) struct Deleted {
@@ -29,15 +29,36 @@ pub(crate) struct Found {
     pub(crate) deletion: Option<DeletionRef>,
     /// `(row, id)` of each live row found.
     pub(crate) rows: Vec<(u32, u64)>,
+    /// For a lookup by string id, the string id of each row found.
+    pub(crate) labels: Vec<String>,
 }
 
 /// Every row of `shard` as `(id, row)` pairs sorted by id, rows numbered in file order
-/// (partition by partition). Reads a mapped shard in place, a remote one a partition at a
-/// time.
+/// (partition by partition).
 pub(crate) fn shard_row_ids(shard: &Shard) -> Result<RowIds> {
-    let mut pairs = Vec::with_capacity(shard.rows() as usize);
+    let ids = ids_in_order(shard)?;
+    Ok(RowIds::sorted_by_id(ids.into_iter().zip(0u32..).collect()))
+}
+
+/// A shard with string ids: every row's label, row number and id, sorted by label.
+pub(crate) fn shard_row_labels(shard: &Shard) -> Result<RowLabels> {
+    let ids = ids_in_order(shard)?;
+    let labels = shard.labels_in_order()?;
+    Ok(RowLabels::sorted(
+        labels
+            .into_iter()
+            .zip(0u32..)
+            .zip(ids)
+            .map(|((l, r), i)| (l, r, i))
+            .collect(),
+    ))
+}
+
+/// Every row's id in file order (partition by partition). Reads a mapped shard in place, a
+/// remote one a partition at a time.
+pub(crate) fn ids_in_order(shard: &Shard) -> Result<Vec<u64>> {
+    let mut out = Vec::with_capacity(shard.rows() as usize);
     let view = shard.mapped();
-    let mut row = 0u32;
     for l in 0..shard.header().nlist as usize {
         let rows = shard.directory().entries.get(l).map_or(0, |e| e.rows);
         if rows == 0 {
@@ -57,15 +78,12 @@ pub(crate) fn shard_row_ids(shard: &Shard) -> Result<RowIds> {
                 &owned
             }
         };
-        for &id in ids {
-            pairs.push((id, row));
-            row += 1;
-        }
+        out.extend_from_slice(ids);
     }
     if let Some(v) = &view {
         v.finish()?;
     }
-    Ok(RowIds::sorted_by_id(pairs))
+    Ok(out)
 }
 
 /// Whether any of `sorted` lies in `lo..=hi`.
@@ -183,11 +201,12 @@ impl Collection {
                     path: e.path.clone(),
                     deletion: e.deletion.clone(),
                     rows,
+                    labels: Vec::new(),
                 });
             }
         }
         for g in &snap.manifest.growing {
-            if !any_in(sorted, g.id_min, g.id_max) {
+            if g.label_range.is_some() || !any_in(sorted, g.id_min, g.id_max) {
                 continue;
             }
             let seg = self.segment(snap, g)?;
@@ -205,6 +224,82 @@ impl Collection {
                     path: g.path.clone(),
                     deletion: g.deletion.clone(),
                     rows,
+                    labels: Vec::new(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Collection {
+    /// A shard's string ids sorted, with their rows and ids: its id file, or the shard
+    /// itself for an entry without one.
+    pub(crate) fn shard_labels(&self, snap: &Snapshot, e: &ShardEntry) -> Result<Arc<RowLabels>> {
+        match &e.ids {
+            Some(p) => self.files.get(&self.store, p, RowLabels::decode),
+            None => self.files.get_with(&format!("{}#labels", e.path), || {
+                shard_row_labels(&*self.open_entry(snap, e, 0)?)
+            }),
+        }
+    }
+
+    /// The live rows holding any of the string ids `sorted` (ascending, distinct), by
+    /// shard and segment, found as [`Collection::find_live`] finds u64 ids (through the
+    /// label ranges and the id files).
+    pub(crate) fn find_live_labels(
+        &self,
+        snap: &Snapshot,
+        sorted: &[String],
+    ) -> Result<Vec<Found>> {
+        let mut out = Vec::new();
+        let covers = |r: &Option<(String, String)>| {
+            r.as_ref().is_some_and(|(lo, hi)| {
+                let i = sorted.partition_point(|s| s < lo);
+                sorted.get(i).is_some_and(|s| s <= hi)
+            })
+        };
+        for e in &snap.manifest.shards {
+            if !e.labels || !covers(&e.label_range) {
+                continue;
+            }
+            let labels = self.shard_labels(snap, e)?;
+            let deleted = self.deleted_ids(e.deletion.as_ref())?;
+            let (rows, found): (Vec<(u32, u64)>, Vec<String>) = sorted
+                .iter()
+                .filter_map(|l| labels.find(l).map(|r| (r, l.clone())))
+                .filter(|((_, id), _)| !deleted.as_ref().is_some_and(|d| d.contains(id)))
+                .unzip();
+            if !rows.is_empty() {
+                out.push(Found {
+                    path: e.path.clone(),
+                    deletion: e.deletion.clone(),
+                    rows,
+                    labels: found,
+                });
+            }
+        }
+        for g in &snap.manifest.growing {
+            if !covers(&g.label_range) {
+                continue;
+            }
+            let seg = self.segment(snap, g)?;
+            let deleted = self.deleted_ids(g.deletion.as_ref())?;
+            let labels = seg.labels.as_deref().unwrap_or_default();
+            let (rows, found): (Vec<(u32, u64)>, Vec<String>) = labels
+                .iter()
+                .zip(&seg.ids)
+                .enumerate()
+                .filter(|(_, (l, _))| sorted.binary_search(l).is_ok())
+                .filter(|(_, (_, id))| !deleted.as_ref().is_some_and(|d| d.contains(id)))
+                .map(|(i, (l, &id))| ((i as u32, id), l.clone()))
+                .unzip();
+            if !rows.is_empty() {
+                out.push(Found {
+                    path: g.path.clone(),
+                    deletion: g.deletion.clone(),
+                    rows,
+                    labels: found,
                 });
             }
         }

@@ -60,6 +60,10 @@ pub struct SegmentEntry {
     /// Its deleted rows, when any are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion: Option<DeletionRef>,
+    /// The smallest and largest string id, for rows added with them (the u64 ids then
+    /// number the segment's rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_range: Option<(String, String)>,
 }
 
 /// A deletion file: the row positions (and their ids) deleted from one shard or segment,
@@ -112,6 +116,9 @@ pub struct ShardEntry {
     /// are neither unique in the collection nor found by id lookups.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub labels: bool,
+    /// The smallest and largest string id, for a shard with string ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_range: Option<(String, String)>,
 }
 
 impl ShardEntry {
@@ -361,6 +368,7 @@ mod tests {
             ids: None,
             deletion: None,
             labels: false,
+            label_range: None,
         });
         m
     }

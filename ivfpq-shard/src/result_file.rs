@@ -41,6 +41,8 @@ impl SearchResults {
         let mut partition = Vec::with_capacity(rows);
         let mut offset = Vec::with_capacity(rows);
         let with_vectors = self.hits.iter().flatten().any(|h| h.vector.is_some());
+        let with_labels = self.hits.iter().flatten().any(|h| h.label.is_some());
+        let mut labels = Vec::with_capacity(if with_labels { rows } else { 0 });
         let dim = i32::try_from(self.dim).map_err(|_| bad_dim(self.dim))?;
         let mut vectors = FixedSizeListBuilder::with_capacity(Float32Builder::new(), dim, rows);
         for (q, hits) in self.hits.iter().enumerate() {
@@ -52,6 +54,9 @@ impl SearchResults {
                 estimate.push(h.estimate);
                 partition.push(h.partition);
                 offset.push(h.offset);
+                if with_labels {
+                    labels.push(h.label.clone());
+                }
                 if with_vectors {
                     match &h.vector {
                         Some(v) if v.len() == self.dim => {
@@ -84,6 +89,10 @@ impl SearchResults {
             Arc::new(UInt32Array::from(partition)),
             Arc::new(UInt32Array::from(offset)),
         ];
+        if with_labels {
+            fields.push(Field::new("label", DataType::Utf8, true));
+            cols.push(Arc::new(arrow_array::StringArray::from(labels)));
+        }
         if with_vectors {
             let v = vectors.finish();
             fields.push(Field::new("vector", v.data_type().clone(), true));
@@ -176,6 +185,13 @@ impl SearchResults {
                 t => return Err(bad(format!("column \"vector\" is {t}"))),
             },
         };
+        let labels = match batch.column_by_name("label") {
+            None => None,
+            Some(c) => Some(
+                c.as_string_opt::<i32>()
+                    .ok_or_else(|| bad(format!("column \"label\" is {}", c.data_type())))?,
+            ),
+        };
         let mut hits: Vec<Vec<ResultHit>> = vec![Vec::new(); nq];
         for r in 0..batch.num_rows() {
             let q = query.value(r) as usize;
@@ -197,6 +213,9 @@ impl SearchResults {
                 partition: partition.value(r),
                 offset: offset.value(r),
                 vector,
+                label: labels
+                    .filter(|l| l.is_valid(r))
+                    .map(|l| l.value(r).to_string()),
             });
         }
         Ok(SearchResults {
@@ -267,10 +286,15 @@ pub fn write_results(path: &Path, results: &SearchResults) -> Result<()> {
 /// Writes results as CSV: `query,rank,id,distance,shard`, then the vector's values
 /// space-separated when asked.
 pub fn write_csv(w: &mut impl Write, r: &SearchResults) -> std::io::Result<()> {
-    writeln!(w, "query,rank,id,distance,shard")?;
+    let with_labels = r.hits.iter().flatten().any(|h| h.label.is_some());
+    let label_header = if with_labels { ",label" } else { "" };
+    writeln!(w, "query,rank,id,distance,shard{label_header}")?;
     for (q, hits) in r.hits.iter().enumerate() {
         for (rank, h) in hits.iter().enumerate() {
             write!(w, "{q},{rank},{},{},{}", h.id, h.distance, h.shard)?;
+            if with_labels {
+                write!(w, ",{}", csv_field(h.label.as_deref().unwrap_or("")))?;
+            }
             if let Some(v) = &h.vector {
                 let s: Vec<String> = v.iter().map(f32::to_string).collect();
                 write!(w, ",{}", s.join(" "))?;
@@ -279,6 +303,15 @@ pub fn write_csv(w: &mut impl Write, r: &SearchResults) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A CSV field: quoted when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
 }
 
 /// Reads a results file written as Arrow IPC by [`write_results`].

@@ -27,6 +27,9 @@ pub struct ResultHit {
     pub offset: u32,
     /// The stored vector, when asked for.
     pub vector: Option<Vec<f32>>,
+    /// The row's string id, for rows added with one (`id` then numbers the rows of its
+    /// shard or segment).
+    pub label: Option<String>,
 }
 
 /// What a search read.
@@ -293,6 +296,7 @@ mod tests {
             partition: 0,
             offset: id as u32,
             vector: None,
+            label: None,
         }
     }
 

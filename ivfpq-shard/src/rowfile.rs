@@ -1,7 +1,8 @@
 //! Row files: Arrow IPC files of `(row: u32, id: u64)` pairs. A shard's id file holds
-//! every row sorted by id (to find rows by id without reading the shard); a deletion file
-//! holds the deleted rows of one shard or segment sorted by row, with their ids (so a
-//! search builds its filter without reading the shard's ids).
+//! every row sorted by id (to find rows by id without reading the shard), and for a shard
+//! with string ids a `label: Utf8` column too, sorted by label; a deletion file holds the
+//! deleted rows of one shard or segment sorted by row, with their ids (so a search builds
+//! its filter without reading the shard's ids).
 
 use std::sync::Arc;
 
@@ -100,6 +101,85 @@ pub(crate) fn ipc_file(schema: Arc<Schema>, cols: Vec<ArrayRef>) -> Result<Vec<u
     w.into_inner().map_err(arrow_err("<new>"))
 }
 
+/// A shard's rows with string ids, sorted by label: its id file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RowLabels {
+    pub(crate) rows: Vec<u32>,
+    pub(crate) ids: Vec<u64>,
+    pub(crate) labels: Vec<String>,
+}
+
+impl RowLabels {
+    /// From `(label, row, id)` triples, in any order.
+    pub(crate) fn sorted(mut t: Vec<(String, u32, u64)>) -> RowLabels {
+        t.sort_unstable();
+        let mut out = RowLabels::default();
+        for (l, r, i) in t {
+            out.labels.push(l);
+            out.rows.push(r);
+            out.ids.push(i);
+        }
+        out
+    }
+
+    /// The row and id holding `label`.
+    pub(crate) fn find(&self, label: &str) -> Option<(u32, u64)> {
+        let i = self
+            .labels
+            .binary_search_by(|l| l.as_str().cmp(label))
+            .ok()?;
+        Some((self.rows[i], self.ids[i]))
+    }
+
+    /// The file bytes.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("row", DataType::UInt32, false),
+            Field::new("id", DataType::UInt64, false),
+            Field::new("label", DataType::Utf8, false),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from(self.rows.clone())),
+            Arc::new(UInt64Array::from(self.ids.clone())),
+            Arc::new(arrow_array::StringArray::from(self.labels.clone())),
+        ];
+        ipc_file(schema, cols)
+    }
+
+    /// Parses an id file with labels; `file` names it in errors.
+    pub(crate) fn decode(bytes: bytes::Bytes, file: &str) -> Result<RowLabels> {
+        let reader = arrow_ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None)
+            .map_err(arrow_err(file))?;
+        let mut out = RowLabels::default();
+        for batch in reader {
+            let batch = batch.map_err(arrow_err(file))?;
+            let rows = batch
+                .column_by_name("row")
+                .and_then(|c| c.as_primitive_opt::<UInt32Type>());
+            let ids = batch
+                .column_by_name("id")
+                .and_then(|c| c.as_primitive_opt::<UInt64Type>());
+            let labels = batch
+                .column_by_name("label")
+                .and_then(|c| c.as_string_opt::<i32>());
+            let (Some(rows), Some(ids), Some(labels)) = (rows, ids, labels) else {
+                return Err(corrupt(
+                    file,
+                    "needs columns row: u32, id: u64 and label: utf8",
+                ));
+            };
+            out.rows.extend_from_slice(rows.values());
+            out.ids.extend_from_slice(ids.values());
+            out.labels
+                .extend(labels.iter().map(|l| l.unwrap_or_default().to_string()));
+        }
+        if out.labels.windows(2).any(|w| w[0] > w[1]) {
+            return Err(corrupt(file, "labels are not sorted"));
+        }
+        Ok(out)
+    }
+}
+
 pub(crate) fn corrupt(file: &str, message: impl Into<String>) -> ShardError {
     ShardError::Corrupt {
         file: file.to_string(),
@@ -125,5 +205,10 @@ mod tests {
         assert_eq!(RowIds::decode(b.clone(), "f").unwrap(), r);
         let e = RowIds::decode(b.slice(..b.len() / 2), "f").unwrap_err();
         assert!(e.to_string().starts_with("f: "), "{e}");
+        let l = RowLabels::sorted(vec![("b".into(), 0, 5), ("a".into(), 1, 7)]);
+        assert_eq!(l.find("b"), Some((0, 5)));
+        assert_eq!(l.find("c"), None);
+        let b = bytes::Bytes::from(l.encode().unwrap());
+        assert_eq!(RowLabels::decode(b, "f").unwrap(), l);
     }
 }

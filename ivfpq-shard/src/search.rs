@@ -37,7 +37,34 @@ impl Collection {
                 mine.truncate(opts.params.k);
             }
         }
+        self.attach_labels(&snap, &mut res)?;
         Ok(res)
+    }
+
+    /// Fills in the string ids of the hits in shards that have them (one read of their
+    /// labels a shard; growing rows carry theirs).
+    fn attach_labels(&self, snap: &Snapshot, res: &mut SearchResults) -> Result<()> {
+        let shards = &snap.manifest.shards;
+        let mut wanted: std::collections::BTreeMap<usize, Vec<(usize, usize)>> = Default::default();
+        for (q, hits) in res.hits.iter().enumerate() {
+            for (r, h) in hits.iter().enumerate() {
+                let s = h.shard as usize;
+                if h.label.is_none() && shards.get(s).is_some_and(|e| e.labels) {
+                    wanted.entry(s).or_default().push((q, r));
+                }
+            }
+        }
+        for (s, at) in wanted {
+            let shard = self.open_entry(snap, &shards[s], 0)?;
+            let keys: Vec<(u32, u32)> = at
+                .iter()
+                .map(|&(q, r)| (res.hits[q][r].partition, res.hits[q][r].offset))
+                .collect();
+            for ((q, r), label) in at.into_iter().zip(shard.labels_at(&keys)?) {
+                res.hits[q][r].label = Some(label);
+            }
+        }
+        Ok(())
     }
 
     /// The exact top `k` of growing segment `j` for each query, its deleted rows left out.
@@ -214,7 +241,9 @@ impl Collection {
             res.hits = self.search_growing(&snap, i - n, queries, opts)?;
             return Ok(res);
         }
-        self.search_shard_in(&snap, i, queries, opts)
+        let mut res = self.search_shard_in(&snap, i, queries, opts)?;
+        self.attach_labels(&snap, &mut res)?;
+        Ok(res)
     }
 
     /// The shard at index `i` of the pinned version, opened (once) and checked against
@@ -317,6 +346,7 @@ impl Collection {
                     partition: c.list,
                     offset: c.offset,
                     vector: c.vector,
+                    label: None,
                 })
                 .collect();
         }

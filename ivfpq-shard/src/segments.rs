@@ -171,6 +171,7 @@ fn result_hits(
                                 .map(<[f32]>::to_vec)
                                 .unwrap_or_default()
                         }),
+                        label: None,
                     })
                 })
                 .collect()

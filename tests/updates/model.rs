@@ -432,3 +432,127 @@ fn a_delete_racing_a_compaction_is_never_lost() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn string_ids_are_added_found_deleted_upserted_and_sealed() {
+    let dir = tmpdir("labels");
+    let uri = dir.join("c").display().to_string();
+    let c = Collection::create(&uri, &model(), Default::default()).unwrap();
+    let n = 300u64;
+    let labels: Vec<String> = (0..n).map(|i| format!("doc,{i}")).collect();
+    c.add_labeled(&rows(&(0..n).collect::<Vec<_>>(), 1), &labels)
+        .unwrap();
+    c.add(&rows(&[5000], 1), &[5000]).unwrap();
+    let e = c
+        .add_labeled(&rows(&[1], 1), &["doc,3".into()])
+        .unwrap_err();
+    assert!(
+        matches!(&e, ShardError::DuplicateLabel { label, .. } if label == "doc,3"),
+        "{e}"
+    );
+    let top = |c: &Collection, q: &[f32], k: usize| {
+        let p = SearchParams::new(k, NLIST).with_refine(50);
+        c.search(q, &SearchOptions::new(p)).unwrap()
+    };
+    let label_of = |r: &ivfpq::shard::SearchResults| r.hits[0][0].label.clone();
+    assert_eq!(
+        label_of(&top(&c, &vector(7, 1), 3)).as_deref(),
+        Some("doc,7")
+    );
+    // Sealed: one shard of string ids, one of u64 ids; labels still come back.
+    c.seal().unwrap();
+    let m = c.manifest();
+    assert_eq!((m.shards.len(), m.growing.len()), (2, 0));
+    assert_eq!(m.shards.iter().filter(|s| s.labels).count(), 1);
+    assert_eq!(
+        label_of(&top(&c, &vector(7, 1), 3)).as_deref(),
+        Some("doc,7")
+    );
+    let r = top(&c, &vector(5000, 1), 1);
+    assert_eq!(
+        (r.hits[0][0].id, r.hits[0][0].label.as_deref()),
+        (5000, None)
+    );
+    // Delete by string id; an absent one is skipped.
+    let gone = c.delete_labels(&["doc,7".into(), "nope".into()]).unwrap();
+    assert_eq!(gone.deleted, 1);
+    let all = top(&c, &vector(7, 1), n as usize + 1);
+    assert_eq!(all.hits[0].len(), n as usize, "{n} rows stay live");
+    assert!(
+        all.hits[0]
+            .iter()
+            .all(|h| h.label.as_deref() != Some("doc,7"))
+    );
+    // Upsert moves a string id to a new vector: one live row holds it.
+    c.upsert_labeled(&vector(9999, 2), &["doc,8".into()])
+        .unwrap();
+    assert_eq!(
+        label_of(&top(&c, &vector(9999, 2), 1)).as_deref(),
+        Some("doc,8")
+    );
+    let all = top(&c, &vector(8, 1), n as usize);
+    let eights = all.hits[0]
+        .iter()
+        .filter(|h| h.label.as_deref() == Some("doc,8"))
+        .count();
+    assert_eq!(eights, 1);
+    // Map, reduce and the result file keep the labels.
+    let q = vector(20, 1);
+    let opts = SearchOptions::new(SearchParams::new(5, NLIST).with_refine(4));
+    let one = c.search(&q, &opts).unwrap();
+    let parts: Vec<_> = (0..3)
+        .map(|i| c.search_shard(i, &q, &opts).unwrap())
+        .collect();
+    let merged = merge(&parts).unwrap();
+    let labels_of = |r: &ivfpq::shard::SearchResults| -> Vec<Option<String>> {
+        r.hits[0].iter().map(|h| h.label.clone()).collect()
+    };
+    assert_eq!(labels_of(&merged), labels_of(&one));
+    let file = dir.join("r.arrow");
+    ivfpq::shard::write_results(&file, &one).unwrap();
+    assert_eq!(
+        labels_of(&ivfpq::shard::read_results(&file).unwrap()),
+        labels_of(&one)
+    );
+    // A reader that opens the collection afresh finds them through the id files.
+    let fresh = Collection::open(&uri, Default::default()).unwrap();
+    assert_eq!(fresh.delete_labels(&["doc,9".into()]).unwrap().deleted, 1);
+    // Compaction merges the shards with string ids apart from the others, and keeps them.
+    fresh.seal().unwrap();
+    assert_eq!(
+        fresh.manifest().shards.iter().filter(|s| s.labels).count(),
+        2
+    );
+    let big = CompactOptions::default().with_small_rows(1_000_000);
+    fresh.compact(&big).unwrap();
+    let m = fresh.manifest();
+    assert_eq!(m.shards.iter().filter(|s| s.labels).count(), 1);
+    assert_eq!(
+        m.live_rows(),
+        m.rows(),
+        "the merged shard holds live rows only"
+    );
+    assert_eq!(
+        label_of(&top(&fresh, &vector(9999, 2), 1)).as_deref(),
+        Some("doc,8")
+    );
+    let all = top(&fresh, &vector(20, 1), n as usize);
+    assert_eq!(all.hits[0].len(), n as usize - 1);
+    for h in &all.hits[0] {
+        let l = h.label.as_deref();
+        assert!(l != Some("doc,7") && l != Some("doc,9"), "{l:?}");
+        assert_eq!(l.is_none(), h.id == 5000, "{h:?}");
+    }
+    // A shard holding a live string id is refused, naming it.
+    let mut idx = ivfpq::core::IvfPqIndex::new(model(), ivfpq::core::VectorStorage::F32);
+    idx.add(&rows(&[0, 1], 3), &[0, 1]).unwrap();
+    let shard = dir.join("dup.ivfpq");
+    let dup = ["new".to_string(), "doc,1".to_string()];
+    ivfpq::io::write_shard_labeled(&idx, Some(&dup), &shard).unwrap();
+    let e = fresh.add_shard_files(&[shard]).unwrap_err();
+    assert!(
+        matches!(&e, ShardError::DuplicateLabel { label, .. } if label == "doc,1"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

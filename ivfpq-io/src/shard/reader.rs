@@ -26,6 +26,7 @@ use crate::object::{MAX_CONCURRENT_REQUESTS, ObjectSource, StoreOptions, is_url}
 use crate::source::{ByteSource, MmapSource, SharedSource, read_coalesced};
 
 mod candidates;
+mod labels;
 mod mapped;
 mod scan;
 mod whole;

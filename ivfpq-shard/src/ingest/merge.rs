@@ -65,31 +65,93 @@ pub fn merge_shards(inputs: &[PathBuf], output: &Path, progress: &dyn Progress) 
         }
     }
     tracing::info!(shards = inputs.len(), output = %output.display(), "merging shards");
-    let inputs: Vec<(&Shard, Option<&IdSet>)> = shards.iter().map(|s| (s, None)).collect();
+    let inputs: Vec<MergeInput<'_>> = shards
+        .iter()
+        .map(|shard| MergeInput {
+            shard,
+            deleted: None,
+            labels: None,
+        })
+        .collect();
     write_merged(&model, storage, &inputs, output, progress)
+}
+
+/// One shard to merge.
+pub(crate) struct MergeInput<'a> {
+    pub(crate) shard: &'a Shard,
+    /// Ids of rows to leave out.
+    pub(crate) deleted: Option<&'a IdSet>,
+    /// Every row's string id in file order, for a shard with string ids.
+    pub(crate) labels: Option<Vec<String>>,
+}
+
+/// The string ids of the merged shard, indexed by its ids: the rows kept, in the order
+/// they are written (partition by partition, input by input). `None` without labels.
+fn merged_labels(inputs: &[MergeInput<'_>], nlist: usize) -> Result<Option<Vec<String>>> {
+    if inputs.iter().all(|i| i.labels.is_none()) {
+        return Ok(None);
+    }
+    let mut per_input = Vec::with_capacity(inputs.len());
+    for i in inputs {
+        let Some(labels) = &i.labels else {
+            return Err(invalid(
+                "inputs",
+                "shards with and without string ids are not merged",
+            ));
+        };
+        let ids = crate::lookup::ids_in_order(i.shard)?;
+        let mut starts = Vec::with_capacity(nlist + 1);
+        let mut at = 0usize;
+        for e in &i.shard.directory().entries {
+            starts.push(at);
+            at += e.rows as usize;
+        }
+        starts.push(at);
+        if labels.len() != at || ids.len() != at {
+            return Err(invalid(
+                "inputs",
+                "a shard's labels and rows differ in number",
+            ));
+        }
+        per_input.push((labels, ids, starts));
+    }
+    let mut out = Vec::new();
+    for l in 0..nlist {
+        for (input, (labels, ids, starts)) in inputs.iter().zip(&per_input) {
+            for r in starts[l]..starts[l + 1] {
+                if !input.deleted.is_some_and(|d| d.contains(&ids[r])) {
+                    out.push(labels[r].clone());
+                }
+            }
+        }
+    }
+    Ok(Some(out))
 }
 
 /// Writes the rows of `inputs` (all encoded with `model` and storing `storage`) but those
 /// whose id is in an input's deleted set, partition by partition, as one shard at
-/// `output` (atomically). Returns its length in bytes.
+/// `output` (atomically). Inputs with string ids keep them, their rows numbered anew in
+/// the order written. Returns its length in bytes.
 pub(crate) fn write_merged(
     model: &Arc<IvfPqModel>,
     storage: VectorStorage,
-    inputs: &[(&Shard, Option<&IdSet>)],
+    inputs: &[MergeInput<'_>],
     output: &Path,
     progress: &dyn Progress,
 ) -> Result<u64> {
     let dim = model.dim();
+    let labels = merged_labels(inputs, model.nlist())?;
+    let mut next_id = 0u64;
     progress.stage("merging", model.nlist() as u64);
     let bytes = write_file_atomic(output, |file, name| {
         let sink = BufWriter::with_capacity(1 << 20, file);
-        let mut w = ShardWriter::new(sink, model, storage, None, name)?;
+        let mut w = ShardWriter::new(sink, model, storage, labels.as_deref(), name)?;
         let mut row = vec![0f32; dim];
         for l in 0..model.nlist() {
             let mut p = Partition::empty(storage);
-            for (s, deleted) in inputs {
+            for MergeInput { shard, deleted, .. } in inputs {
                 // Read whole and verified, one input partition at a time.
-                let part = s.partition(l)?;
+                let part = shard.partition(l)?;
                 let list = ListRef {
                     codes: &part.codes,
                     ids: &part.ids,
@@ -112,6 +174,13 @@ pub(crate) fn write_merged(
                         _ => row.fill(0.0),
                     }
                     p.push_from(model, &list, i, &row)?;
+                    if labels.is_some() {
+                        // String ids are indexed by the shard's ids: number the rows.
+                        if let Some(id) = p.ids.last_mut() {
+                            *id = next_id;
+                        }
+                        next_id += 1;
+                    }
                 }
             }
             w.write_partition(&p)?;

@@ -13,7 +13,7 @@ mod train;
 
 pub use build::{BuildOptions, BuildReport, build_bucket};
 pub use merge::merge_shards;
-pub(crate) use merge::write_merged;
+pub(crate) use merge::{MergeInput, write_merged};
 pub use plan::{Bucket, Part, Plan, PlanFile};
 pub use train::train_model;
 

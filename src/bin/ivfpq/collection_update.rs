@@ -18,7 +18,7 @@ type Res = Result<(), Box<dyn std::error::Error>>;
 pub struct RowsArgs {
     /// The collection.
     uri: String,
-    /// The rows: .fvecs, .npy or Arrow IPC (with an integer id column).
+    /// The rows: .fvecs, .npy or Arrow IPC (with an integer or string id column).
     #[arg(long)]
     input: PathBuf,
     /// The id column of an Arrow input.
@@ -40,11 +40,17 @@ pub struct DeleteArgs {
     /// The collection.
     uri: String,
     /// Ids to delete, comma-separated.
-    #[arg(long, value_delimiter = ',', required_unless_present = "ids_file")]
+    #[arg(long, value_delimiter = ',', required_unless_present_any = ["ids_file", "labels", "labels_file"])]
     ids: Vec<u64>,
     /// A file of ids to delete, one per line.
     #[arg(long)]
     ids_file: Option<PathBuf>,
+    /// String ids to delete, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    labels: Vec<String>,
+    /// A file of string ids to delete, one per line.
+    #[arg(long)]
+    labels_file: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -106,21 +112,22 @@ pub fn add_rows(a: RowsArgs, upsert: bool) -> Res {
     let input = read_vectors(&a.input, &a.id_column)?;
     let n = input.data.len() / input.dim.max(1);
     let ids: Vec<u64> = match (input.ids, a.first_id) {
+        (InputIds::Strings(labels), None) => {
+            let v = if upsert {
+                c.upsert_labeled(&input.data, &labels)?
+            } else {
+                c.add_labeled(&input.data, &labels)?
+            };
+            return report(&a.uri, &c, v, n, upsert);
+        }
         (InputIds::Numbers(ids), None) => ids,
         (InputIds::RowNumbers, Some(first)) => (first..first + n as u64).collect(),
-        (InputIds::Numbers(_), Some(_)) => {
+        (InputIds::Numbers(_) | InputIds::Strings(_), Some(_)) => {
             return Err(format!("{}: has ids; drop --first-id", a.input.display()).into());
         }
         (InputIds::RowNumbers, None) => {
             return Err(format!(
                 "{}: has no id column; pass --first-id N to number its rows",
-                a.input.display()
-            )
-            .into());
-        }
-        (InputIds::Strings(_), _) => {
-            return Err(format!(
-                "{}: string ids are not supported by add-rows; use integer ids",
                 a.input.display()
             )
             .into());
@@ -131,10 +138,13 @@ pub fn add_rows(a: RowsArgs, upsert: bool) -> Res {
     } else {
         c.add(&input.data, &ids)?
     };
+    report(&a.uri, &c, v, n, upsert)
+}
+
+fn report(uri: &str, c: &Collection, v: u64, n: usize, upsert: bool) -> Res {
     let m = c.manifest();
     outln!(
-        "{}: version {v}: {} {n} rows; {} growing rows in {} segments, {} shards",
-        a.uri,
+        "{uri}: version {v}: {} {n} rows; {} growing rows in {} segments, {} shards",
         if upsert { "upserted" } else { "added" },
         m.growing_rows(),
         m.growing.len(),
@@ -157,14 +167,22 @@ pub fn delete(a: DeleteArgs) -> Res {
             })?);
         }
     }
+    let mut labels = a.labels;
+    if let Some(f) = &a.labels_file {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        labels.extend(text.lines().filter(|l| !l.is_empty()).map(String::from));
+    }
     let c = open(&a.uri, &a.store)?;
-    let r = c.delete(&ids)?;
-    outln!(
-        "{}: version {}: deleted {} rows",
-        a.uri,
-        r.version,
-        r.deleted
-    )?;
+    let (mut deleted, mut version) = (0, c.version());
+    if !ids.is_empty() {
+        let r = c.delete(&ids)?;
+        (deleted, version) = (r.deleted, r.version);
+    }
+    if !labels.is_empty() {
+        let r = c.delete_labels(&labels)?;
+        (deleted, version) = (deleted + r.deleted, r.version);
+    }
+    outln!("{}: version {version}: deleted {deleted} rows", a.uri)?;
     Ok(())
 }
 
