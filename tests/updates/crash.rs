@@ -271,3 +271,50 @@ fn processes_appending_at_once_all_land() {
     assert_eq!(now, want);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_delete_process_racing_a_compaction_process_is_never_lost() {
+    let dir = tmpdir("delcompact");
+    let uri = dir.join("c").display().to_string();
+    let opts = CollectionOptions::default();
+    setup(&uri, &opts);
+    Collection::open(&uri, opts.clone())
+        .unwrap()
+        .delete(&(0..600).collect::<Vec<_>>())
+        .unwrap();
+    let (_, before) = live(&uri, &opts);
+    let exe = env!("CARGO_BIN_EXE_ivfpq");
+    let spawn = |args: &[&str]| {
+        Command::new(exe)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let compact = spawn(&["collection", "compact", &uri, "--small-rows", "1000000"]);
+    let delete = spawn(&["collection", "delete", &uri, "--ids", "3000,3001,3002,5999"]);
+    let (compact, delete) = (
+        compact.wait_with_output().unwrap(),
+        delete.wait_with_output().unwrap(),
+    );
+    // The delete always lands (it rebases); the compaction lands, or is refused whole.
+    assert!(
+        delete.status.success(),
+        "{}",
+        String::from_utf8_lossy(&delete.stderr)
+    );
+    assert!(String::from_utf8_lossy(&delete.stdout).contains("deleted 4 rows"));
+    let err = String::from_utf8_lossy(&compact.stderr);
+    assert!(
+        compact.status.success() || err.contains("which this compaction rewrites"),
+        "{err}"
+    );
+    let (_, now) = live(&uri, &opts);
+    let mut want = before;
+    for id in [3000, 3001, 3002, 5999] {
+        want.remove(&id);
+    }
+    assert_eq!(now, want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
