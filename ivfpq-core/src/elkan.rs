@@ -109,6 +109,9 @@ fn run(
     };
     let mut moved = vec![0.0f32; k];
     for iter in 0..iters {
+        if crate::interrupt::requested() {
+            break; // the caller returns Interrupted
+        }
         let computed = if iter == 0 {
             let Bounds {
                 labels,

@@ -85,6 +85,9 @@ pub enum IvfPqError {
     /// The requested SIMD level cannot run here.
     #[error(transparent)]
     Simd(#[from] SimdError),
+    /// The work was interrupted ([`crate::interrupt::request`]).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// Result alias for this crate.

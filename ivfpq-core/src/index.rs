@@ -150,6 +150,7 @@ impl IvfPqIndex {
                 message: format!("{} ids for {n} vectors", ids.len()),
             });
         }
+        crate::interrupt::check()?;
         let data = validate::for_metric(kern, self.metric(), data, dim);
         let data = &data[..];
         let (assign, codes) = self.model.encode_checked(data)?;

@@ -136,6 +136,9 @@ pub(crate) fn plain_lloyd(
     let mut labels = vec![0u32; n];
     let mut dists = vec![0f32; n];
     for iter in 0..iters {
+        if crate::interrupt::requested() {
+            break; // the caller returns Interrupted
+        }
         let norms = row_norms(&c, dim);
         assign(x, dim, &c, &norms, Nearest::L2, &mut labels, &mut dists);
         let split = recenter(x, dim, &labels, (&mut c, spherical), rng);

@@ -41,6 +41,7 @@ mod elkan;
 mod error;
 mod flat;
 mod index;
+pub mod interrupt;
 // k-means is an implementation detail, public for its property tests only.
 #[doc(hidden)]
 pub mod kmeans;

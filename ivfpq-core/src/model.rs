@@ -98,6 +98,7 @@ impl IvfPqModel {
             spherical: params.metric == Metric::Cosine,
         };
         let centroids = kmeans::train(data, dim, &kp)?;
+        crate::interrupt::check()?;
         let centroid_norms = kmeans::row_norms(&centroids, dim);
         let coarse = Coarse {
             dim,
@@ -122,6 +123,7 @@ impl IvfPqModel {
             precomputed: Vec::new(),
             precomputed_bounds: Vec::new(),
         };
+        crate::interrupt::check()?;
         model.precompute(kern);
         Ok(model)
     }

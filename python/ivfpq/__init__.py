@@ -1,18 +1,24 @@
 """ivfpq: IVF-PQ vector search in Rust.
 
-Build an ``Index`` from numpy arrays, search it, save it as a shard file; open shard files
-locally or on object storage (``Shard``); keep many shards of one model as a versioned
-``Collection`` that rows can be added to and deleted from.
+Build an ``Index`` from numpy arrays or Arrow tables, search it, save it as a shard file;
+open shard files locally or on object storage (``Shard``); keep many shards of one model
+as a versioned ``Collection`` that rows can be added to and deleted from. Build beyond
+memory with ``plan``, ``train`` and ``build_bucket`` (one process, or a Ray cluster with
+``ivfpq.ray``).
 
 Vectors are 2-D arrays of float32 (float16 and float64 are converted); C-contiguous
-float32 arrays are read in place, without a copy.
+float32 arrays are read in place, without a copy. Arrow input is any object with
+``__arrow_c_stream__`` (a pyarrow ``Table``, ``RecordBatchReader``; a ``RecordBatch`` too):
+the first ``FixedSizeList<float32>`` column holds the vectors and ``id_column`` the ids.
+Long calls release the GIL; builds and training stop on Ctrl-C.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
+import pyarrow as pa
 
 from . import _ivfpq
 from ._errors import InvalidArgumentError, IvfpqError, StorageError
@@ -22,12 +28,22 @@ __all__ = [
     "Index",
     "InvalidArgumentError",
     "IvfpqError",
+    "Model",
+    "Plan",
     "Shard",
     "StorageError",
+    "build_bucket",
+    "merge",
+    "plan",
     "simd_level",
+    "train",
 ]
 
 simd_level = _ivfpq.simd_level
+Model = _ivfpq.Model
+Plan = _ivfpq.Plan
+
+Ids = Union[Sequence[int], Sequence[str], np.ndarray, None]
 
 
 def _rows(x, what: str) -> np.ndarray:
@@ -46,7 +62,9 @@ def _ids(ids, n: int):
         ids = list(ids)
     else:
         a = np.asarray(ids)
-        if a.dtype.kind not in "iu":
+        if a.ndim != 1:
+            raise InvalidArgumentError(f"ids: expected a 1-D sequence, got {a.ndim} dimensions")
+        if a.dtype.kind not in "iu" and not (a.size == 0 and a.dtype.kind == "f"):
             raise InvalidArgumentError(f"ids: expected integers or str, got {a.dtype}")
         if a.dtype.kind == "i" and a.size and a.min() < 0:
             raise InvalidArgumentError("ids: negative ids are not allowed")
@@ -56,6 +74,32 @@ def _ids(ids, n: int):
     return ids
 
 
+def _is_arrow(x) -> bool:
+    return hasattr(x, "__arrow_c_stream__") or isinstance(x, pa.RecordBatch)
+
+
+def _vectors_and_ids(vectors, ids: Ids, id_column: str):
+    """Vectors and ids from numpy (``ids`` given) or from an Arrow table's columns."""
+    if not _is_arrow(vectors):
+        v = _rows(vectors, "vectors")
+        return v, (None if ids is None else _ids(ids, len(v)))
+    if isinstance(vectors, pa.RecordBatch):
+        vectors = pa.Table.from_batches([vectors])
+    v, table_ids = _ivfpq.arrow_vectors(vectors, id_column)
+    if ids is not None and table_ids is not None:
+        raise InvalidArgumentError(f"ids: given twice, as an argument and as column {id_column!r}")
+    return v, (table_ids if ids is None else _ids(ids, len(v)))
+
+
+def _train_args(metric, nlist, m, bits, codes, seed, kmeans_iters=None, opq=None) -> dict:
+    return dict(metric=metric, nlist=nlist, m=m, bits=bits, codes=codes, seed=seed,
+                kmeans_iters=kmeans_iters, opq=opq)
+
+
+def _table(stream) -> pa.Table:
+    return pa.RecordBatchReader.from_stream(stream).read_all()
+
+
 class Index:
     """An in-memory IVF-PQ index."""
 
@@ -63,15 +107,21 @@ class Index:
         self._inner = inner
 
     @staticmethod
-    def build(vectors, ids=None, *, metric: str = "l2", nlist: Optional[int] = None,
+    def build(vectors, ids: Ids = None, *, metric: str = "l2", nlist: Optional[int] = None,
               m: Optional[int] = None, bits: int = 8, codes: str = "pq",
-              vectors_storage: str = "f32", seed: int = 7) -> "Index":
-        """Trains on ``vectors`` and adds them with ``ids`` (row numbers by default)."""
-        v = _rows(vectors, "vectors")
-        ids = np.arange(len(v), dtype=np.uint64) if ids is None else _ids(ids, len(v))
+              vectors_storage: str = "f32", seed: int = 42, id_column: str = "id",
+              kmeans_iters: Optional[int] = None, opq: Optional[bool] = None) -> "Index":
+        """Trains on ``vectors`` (an array, or an Arrow table) and adds them with ``ids``
+        (default: the table's ``id_column``, else row numbers). ``nlist`` defaults to
+        ``sqrt(n)``, ``m`` to ``dim / 16``; ``opq`` (a learned rotation before PQ) to on
+        where it pays."""
+        v, ids = _vectors_and_ids(vectors, ids, id_column)
+        if ids is None:
+            ids = np.arange(len(v), dtype=np.uint64)
         if not isinstance(ids, np.ndarray):
             raise InvalidArgumentError("ids: an Index takes integer ids")
-        return Index(_ivfpq.Index.build(v, ids, metric, nlist, m, bits, codes, vectors_storage, seed))
+        train = _train_args(metric, nlist, m, bits, codes, seed, kmeans_iters, opq)
+        return Index(_ivfpq.Index.build(v, ids, train, vectors_storage))
 
     def search(self, queries, k: int, *, nprobe: int = 16, refine: int = 1):
         """``(ids, distances)``, each ``(nq, k)``; missing results have the largest uint64
@@ -81,6 +131,11 @@ class Index:
     def save(self, path: str) -> int:
         """Writes the index as one shard file; returns its length in bytes."""
         return self._inner.save(str(path))
+
+    @property
+    def model(self) -> Model:
+        """The trained model (to create a collection, or encode more shards with)."""
+        return self._inner.model
 
     def __len__(self) -> int:
         return len(self._inner)
@@ -113,9 +168,12 @@ class Collection:
         self._inner = inner
 
     @staticmethod
-    def create(uri: str, index: Index, storage_options: Optional[dict] = None) -> "Collection":
-        """Creates a collection whose shards use ``index``'s trained model."""
-        return Collection(_ivfpq.CollectionHandle.create(str(uri), index._inner, storage_options))
+    def create(uri: str, model: Union[Model, Index],
+               storage_options: Optional[dict] = None) -> "Collection":
+        """Creates a collection whose shards use ``model`` (or an ``Index``'s model)."""
+        if isinstance(model, Index):
+            model = model.model
+        return Collection(_ivfpq.CollectionHandle.create(str(uri), model, storage_options))
 
     @staticmethod
     def open(uri: str, version: Optional[int] = None,
@@ -123,25 +181,53 @@ class Collection:
         """Opens the newest version, or ``version``."""
         return Collection(_ivfpq.CollectionHandle.open(str(uri), version, storage_options))
 
-    def add(self, vectors, ids: Union[Sequence[int], Sequence[str], np.ndarray]) -> int:
-        """Adds rows (searchable at once); returns the new version."""
-        v = _rows(vectors, "vectors")
-        return self._inner.add(v, _ids(ids, len(v)))
+    def add(self, vectors, ids: Ids = None, *, id_column: str = "id") -> int:
+        """Adds rows, searchable at once; returns the new version. ``vectors`` is an array
+        with ``ids`` (integers or str), or an Arrow table with an ``id_column``."""
+        return self._write(vectors, ids, id_column, upsert=False)
 
-    def upsert(self, vectors, ids) -> int:
+    def upsert(self, vectors, ids: Ids = None, *, id_column: str = "id") -> int:
         """Adds rows, replacing the rows of ids that exist; returns the new version."""
-        v = _rows(vectors, "vectors")
-        return self._inner.upsert(v, _ids(ids, len(v)))
+        return self._write(vectors, ids, id_column, upsert=True)
+
+    def _write(self, vectors, ids, id_column, upsert):
+        v, ids = _vectors_and_ids(vectors, ids, id_column)
+        if ids is None:
+            raise InvalidArgumentError(f"ids: none given, and no column {id_column!r}")
+        return self._inner.add(v, ids, upsert)
 
     def delete(self, ids) -> int:
         """Deletes rows by id; returns how many it deleted."""
         if isinstance(ids, (list, tuple)) and ids and isinstance(ids[0], str):
             return self._inner.delete(list(ids))
-        return self._inner.delete(np.asarray(ids, dtype=np.uint64).tolist())
+        return self._inner.delete(_ids(ids, len(ids)).tolist())
 
-    def search(self, queries, k: int, *, nprobe: int = 16, refine: int = 1):
+    def search(self, queries, k: int, *, nprobe: int = 16, refine: int = 1) -> pa.Table:
         """A ``pyarrow.Table`` of ``query``, ``id``, ``_distance`` (and ``label``)."""
         return self._inner.search(_rows(queries, "queries"), k, nprobe, refine)
+
+    @property
+    def parts(self) -> int:
+        """Shards plus growing segments: what ``search_shard`` takes, ``0 ≤ i < parts``."""
+        return self._inner.parts
+
+    def search_shard(self, i: int, queries, k: int, *, nprobe: int = 16,
+                     refine: int = 1) -> pa.Table:
+        """The map step: part ``i`` searched alone, a partial result for ``merge``."""
+        return _table(self._inner.search_shard(i, _rows(queries, "queries"), k, nprobe, refine))
+
+    def add_shard_files(self, paths: Sequence[str]) -> int:
+        """Copies local shard files built with the collection's model in, in one version."""
+        return self._inner.add_shard_files([str(p) for p in paths])
+
+    def stage_shard_file(self, path: str) -> str:
+        """Copies a local shard file in, uncommitted; returns its entry for
+        ``commit_shards`` (distributed builds stage in workers, commit once)."""
+        return self._inner.stage_shard_file(str(path))
+
+    def commit_shards(self, entries: Sequence[str]) -> int:
+        """Commits staged shards in one new version; returns it."""
+        return self._inner.commit_shards(list(entries))
 
     def seal(self) -> int:
         """Encodes the growing rows into a shard; returns the version."""
@@ -152,11 +238,11 @@ class Collection:
         """Rewrites shards with many deleted rows, merges small ones; returns the version."""
         return self._inner.compact(deleted_share, small_rows, target_rows)
 
-    def vacuum(self, older_than_s: float, grace_s: float = 3600.0) -> list:
+    def vacuum(self, older_than_s: float, grace_s: float = 3600.0) -> List[int]:
         """Removes old versions and unreferenced files; returns the versions removed."""
         return self._inner.vacuum(older_than_s, grace_s)
 
-    def versions(self) -> list:
+    def versions(self) -> List[dict]:
         """Every version: dicts of version, timestamp_ms, operation, shards, rows."""
         return self._inner.versions()
 
@@ -165,5 +251,39 @@ class Collection:
         """The pinned version."""
         return self._inner.version
 
+    @property
+    def model(self) -> Optional[Model]:
+        """The collection's model."""
+        return self._inner.model
+
     def __len__(self) -> int:
         return len(self._inner)
+
+
+def merge(parts: Sequence[pa.Table]) -> pa.Table:
+    """The reduce step: partial results of ``Collection.search_shard`` merged into the
+    table ``Collection.search`` returns."""
+    return _ivfpq.merge([p if hasattr(p, "__arrow_c_stream__") else pa.table(p) for p in parts])
+
+
+def plan(inputs: Sequence[str], bucket_rows: int, *, id_column: str = "id") -> Plan:
+    """Packs input files into buckets of at most ``bucket_rows`` rows, one shard each."""
+    return Plan([str(p) for p in inputs], bucket_rows, id_column)
+
+
+def train(plan: Plan, *, metric: str = "l2", nlist: Optional[int] = None,
+          m: Optional[int] = None, bits: int = 8, codes: str = "pq", seed: int = 42,
+          sample: Optional[int] = None, memory_limit: int = 2 << 30,
+          kmeans_iters: Optional[int] = None, opq: Optional[bool] = None) -> Model:
+    """Trains the plan's model on a seeded sample of its rows (as ``ivfpq train``)."""
+    train_args = _train_args(metric, nlist, m, bits, codes, seed, kmeans_iters, opq)
+    return _ivfpq.train(plan, train_args, sample, memory_limit)
+
+
+def build_bucket(plan: Plan, bucket: int, model: Model, output: str, *,
+                 memory_limit: int = 2 << 30, vectors_storage: str = "f32",
+                 temp_dir: Optional[str] = None) -> dict:
+    """Builds one bucket's shard file within ``memory_limit`` bytes (as ``ivfpq build
+    --plan``); the same inputs give byte-identical files."""
+    return _ivfpq.build_bucket(plan, bucket, model, str(output), memory_limit,
+                               vectors_storage, None if temp_dir is None else str(temp_dir))

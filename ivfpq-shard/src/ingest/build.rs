@@ -143,6 +143,7 @@ pub fn build_bucket(
         let file = plan.open_file(part.file)?;
         let mut start = part.start;
         while start < part.end {
+            ivfpq_core::interrupt::check()?;
             let end = (start + chunk_rows as u64).min(part.end);
             let input = file.read_rows(start..end)?;
             let n = input.len();
@@ -189,6 +190,7 @@ pub fn build_bucket(
         let mut row = vec![0f32; dim];
         let rl = row_len(storage, dim);
         for l in 0..model.nlist() {
+            ivfpq_core::interrupt::check()?;
             let mut p = Partition::empty(storage);
             for run in &runs {
                 let part = run.read(l)?;

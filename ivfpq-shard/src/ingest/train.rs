@@ -63,6 +63,7 @@ pub fn train_model(
         let first = pf.first_id;
         let chunk = (read_bytes / file.row_bytes().max(1)).max(1);
         while next < picks.len() && picks[next] < first + pf.rows {
+            ivfpq_core::interrupt::check()?;
             // Rows of this file from the next pick, one read-sized chunk at a time.
             let start = picks[next] - first;
             let end = (start + chunk).min(pf.rows);

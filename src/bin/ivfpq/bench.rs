@@ -83,6 +83,10 @@ pub struct BenchArgs {
     /// machine is noisy).
     #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
     repeat: usize,
+    /// Send the queries this many at a time, one batch after another (default: all at
+    /// once); 1 times one query a call, as a service answering single requests.
+    #[arg(long, value_parser = crate::at_least_one())]
+    batch: Option<usize>,
     #[command(flatten)]
     codes: CodeArgs,
     /// Synthetic dataset: base vectors (at least 1).
@@ -229,12 +233,16 @@ pub fn run(a: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 coll_found = found;
                 coll_times.push(secs);
             }
+            let per_call = a.batch.unwrap_or(nq).min(nq).max(1) * ds.dim;
             let t = Instant::now();
-            let batch = QueryBatch::new(index.model(), &ds.queries, &sp)?;
-            res = pool.install(|| batch.search(&index, &index));
+            (res, exact, probed) = (Vec::with_capacity(nq), 0, 0);
+            for queries in ds.queries.chunks(per_call) {
+                let batch = QueryBatch::new(index.model(), queries, &sp)?;
+                res.extend(pool.install(|| batch.search(&index, &index)));
+                exact += batch.exact_distances();
+                probed += batch.probed();
+            }
             times.push(t.elapsed().as_secs_f64());
-            exact = batch.exact_distances();
-            probed = batch.probed();
         }
         times.sort_by(f64::total_cmp);
         let dt = times[times.len() / 2];
