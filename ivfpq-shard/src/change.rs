@@ -27,6 +27,8 @@ pub(crate) struct Change {
     /// The shards and segments it was made from, with the deletion file each had then:
     /// applying it where one of them is gone or has another deletion file is a conflict.
     pub(crate) based_on: Vec<(String, Option<String>)>,
+    /// A new embedding function record.
+    pub(crate) embedding: Option<crate::embed::EmbeddingRef>,
 }
 
 impl Change {
@@ -36,6 +38,7 @@ impl Change {
             && self.add_growing.is_empty()
             && self.remove.is_empty()
             && self.deletions.is_empty()
+            && self.embedding.is_none()
     }
 
     /// `base` with this change: the next version's manifest, or `Err(path)` naming a
@@ -73,6 +76,9 @@ impl Change {
         }
         next.shards.extend(self.add_shards.iter().cloned());
         next.growing.extend(self.add_growing.iter().cloned());
+        if let Some(e) = &self.embedding {
+            next.embedding = Some(e.clone());
+        }
         Ok(next)
     }
 }

@@ -120,6 +120,27 @@ pub enum ShardError {
         /// This writer's operation.
         what: &'static str,
     },
+    /// An embedding function failed, or returned vectors of the wrong shape or with
+    /// non-finite values.
+    #[error("embedding function {function:?}: {message}")]
+    Embedding {
+        /// The function's name.
+        function: String,
+        /// What went wrong (a failure's own message).
+        message: String,
+    },
+    /// The collection records an embedding function this process was not given.
+    #[error(
+        "{uri}: records embedding function {name:?} ({config}), which this process does not provide; pass it when opening"
+    )]
+    EmbeddingUnavailable {
+        /// The collection.
+        uri: String,
+        /// The recorded function's name.
+        name: String,
+        /// Its recorded configuration (JSON).
+        config: String,
+    },
     /// A bad argument.
     #[error("{param}: {message}")]
     InvalidParameter {

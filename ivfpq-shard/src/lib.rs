@@ -49,6 +49,7 @@ mod change;
 mod collection;
 mod commit;
 mod compact;
+pub mod embed;
 mod error;
 mod filecache;
 mod growing;

@@ -42,6 +42,10 @@ pub struct Manifest {
     /// encodes them into a shard, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub growing: Vec<SegmentEntry>,
+    /// The embedding function that turns the collection's raw inputs into vectors, when
+    /// one was recorded ([`crate::Collection::set_embedding`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<crate::embed::EmbeddingRef>,
 }
 
 /// A growing segment: an Arrow IPC file of ids and full vectors.
@@ -149,6 +153,7 @@ impl Manifest {
             model,
             shards: Vec::new(),
             growing: Vec::new(),
+            embedding: None,
         }
     }
 

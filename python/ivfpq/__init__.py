@@ -15,16 +15,20 @@ Long calls release the GIL; builds and training stop on Ctrl-C.
 
 from __future__ import annotations
 
+import json
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
 
-from . import _ivfpq
-from ._errors import InvalidArgumentError, IvfpqError, StorageError
+from . import _ivfpq, embeddings
+from ._errors import (EmbeddingError, EmbeddingUnavailableError, InvalidArgumentError,
+                      IvfpqError, StorageError, TransientEmbeddingError)
 
 __all__ = [
     "Collection",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
     "Index",
     "InvalidArgumentError",
     "IvfpqError",
@@ -32,7 +36,9 @@ __all__ = [
     "Plan",
     "Shard",
     "StorageError",
+    "TransientEmbeddingError",
     "build_bucket",
+    "embeddings",
     "merge",
     "plan",
     "simd_level",
@@ -72,6 +78,11 @@ def _ids(ids, n: int):
     if len(ids) != n:
         raise InvalidArgumentError(f"ids: {len(ids)} ids for {n} rows")
     return ids
+
+
+def _is_raw(x) -> bool:
+    """Raw inputs for an embedding function: a list of str or of bytes."""
+    return isinstance(x, (list, tuple)) and len(x) > 0 and isinstance(x[0], (str, bytes))
 
 
 def _is_arrow(x) -> bool:
@@ -162,28 +173,83 @@ class Shard:
 
 
 class Collection:
-    """Shards of one trained model at a folder or object-store prefix, with versions."""
+    """Shards of one trained model at a folder or object-store prefix, with versions; with
+    an embedding function, raw inputs (text, bytes) in and raw queries searched."""
 
-    def __init__(self, inner):
+    def __init__(self, inner, embedded=None):
         self._inner = inner
+        self._embedded = embedded
 
     @staticmethod
-    def create(uri: str, model: Union[Model, Index],
-               storage_options: Optional[dict] = None) -> "Collection":
-        """Creates a collection whose shards use ``model`` (or an ``Index``'s model)."""
+    def create(uri: str, model: Union[Model, Index], storage_options: Optional[dict] = None,
+               *, embedding: Optional["embeddings.EmbeddingFunction"] = None,
+               embed_options: Optional[dict] = None) -> "Collection":
+        """Creates a collection whose shards use ``model`` (or an ``Index``'s model), and
+        records ``embedding`` (an ``ivfpq.embeddings.EmbeddingFunction``) when given."""
         if isinstance(model, Index):
             model = model.model
-        return Collection(_ivfpq.CollectionHandle.create(str(uri), model, storage_options))
+        h = _ivfpq.CollectionHandle.create(str(uri), model, storage_options)
+        if embedding is not None:
+            h.set_embedding(embedding._record())
+        return Collection._attach(h, embedding, embed_options)
 
     @staticmethod
-    def open(uri: str, version: Optional[int] = None,
-             storage_options: Optional[dict] = None) -> "Collection":
-        """Opens the newest version, or ``version``."""
-        return Collection(_ivfpq.CollectionHandle.open(str(uri), version, storage_options))
+    def open(uri: str, version: Optional[int] = None, storage_options: Optional[dict] = None,
+             *, embedding=None, embed_options: Optional[dict] = None) -> "Collection":
+        """Opens the newest version, or ``version``. A collection that records an embedding
+        function opens with it: ``embedding``, else the registry's function for the
+        record (``ivfpq.embeddings.register``); ``EmbeddingUnavailableError`` names it
+        when neither is it. ``embedding=False`` opens for vectors only. ``embed_options``:
+        ``max_batch`` (256), ``cache_bytes`` (64 MiB), ``cache_dir`` (none)."""
+        h = _ivfpq.CollectionHandle.open(str(uri), version, storage_options)
+        return Collection._attach(h, embedding, embed_options)
+
+    @staticmethod
+    def _attach(h, embedding, embed_options) -> "Collection":
+        record = h.embedding
+        if record is None or embedding is False:
+            return Collection(h)
+        if embedding is not None:
+            functions = [embedding]
+        else:
+            rebuilt = embeddings._from_record(record[0], record[1])
+            functions = [] if rebuilt is None else [rebuilt]
+        o = dict(embed_options or {})
+        unknown = set(o) - {"max_batch", "cache_bytes", "cache_dir"}
+        if unknown:
+            raise InvalidArgumentError(f"embed_options: unknown {sorted(unknown)}")
+        cache_dir = o.get("cache_dir")
+        e = h.attach_embedding([f._record() for f in functions], int(o.get("max_batch", 256)),
+                               int(o.get("cache_bytes", 64 << 20)),
+                               None if cache_dir is None else str(cache_dir))
+        return Collection(h, e)
+
+    @property
+    def embedding(self) -> Optional[dict]:
+        """The recorded embedding function: ``name``, ``config``, ``dim``, ``metric``."""
+        r = self._inner.embedding
+        if r is None:
+            return None
+        return dict(name=r[0], config=json.loads(r[1]), dim=r[2], metric=r[3])
+
+    @property
+    def embedding_stats(self) -> dict:
+        """Calls made to the embedding function, and the vectors and bytes its cache holds."""
+        e = self._embedder()
+        cached, cache_bytes = e.cache
+        return dict(calls=e.calls, cached=cached, cache_bytes=cache_bytes)
+
+    def _embedder(self):
+        if self._embedded is None:
+            raise InvalidArgumentError(
+                "inputs: this collection was opened without an embedding function "
+                "(create it with embedding=, or open it with one)")
+        return self._embedded
 
     def add(self, vectors, ids: Ids = None, *, id_column: str = "id") -> int:
         """Adds rows, searchable at once; returns the new version. ``vectors`` is an array
-        with ``ids`` (integers or str), or an Arrow table with an ``id_column``."""
+        with ``ids`` (integers or str), an Arrow table with an ``id_column``, or raw inputs
+        (a list of str or bytes) for the collection's embedding function."""
         return self._write(vectors, ids, id_column, upsert=False)
 
     def upsert(self, vectors, ids: Ids = None, *, id_column: str = "id") -> int:
@@ -191,6 +257,12 @@ class Collection:
         return self._write(vectors, ids, id_column, upsert=True)
 
     def _write(self, vectors, ids, id_column, upsert):
+        if _is_raw(vectors):
+            if ids is None:
+                raise InvalidArgumentError("ids: none given")
+            ids = _ids(ids, len(vectors))
+            ids = ids if isinstance(ids, list) else ids.tolist()
+            return self._embedder().add(list(vectors), ids, upsert)
         v, ids = _vectors_and_ids(vectors, ids, id_column)
         if ids is None:
             raise InvalidArgumentError(f"ids: none given, and no column {id_column!r}")
@@ -203,7 +275,13 @@ class Collection:
         return self._inner.delete(_ids(ids, len(ids)).tolist())
 
     def search(self, queries, k: int, *, nprobe: int = 16, refine: int = 1) -> pa.Table:
-        """A ``pyarrow.Table`` of ``query``, ``id``, ``_distance`` (and ``label``)."""
+        """A ``pyarrow.Table`` of ``query``, ``id``, ``_distance`` (and ``label``).
+        ``queries``: vectors, or raw inputs (a str, or a list of str or bytes) that the
+        collection's embedding function embeds."""
+        if isinstance(queries, (str, bytes)):
+            queries = [queries]
+        if _is_raw(queries):
+            return self._embedder().search(list(queries), k, nprobe, refine)
         return self._inner.search(_rows(queries, "queries"), k, nprobe, refine)
 
     @property

@@ -1,6 +1,6 @@
 """Type stubs of the native module (Rust, pyo3). Use the wrappers in ``ivfpq``."""
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -8,6 +8,8 @@ import numpy.typing as npt
 _F32 = npt.NDArray[np.float32]
 _U64 = npt.NDArray[np.uint64]
 _Ids = Union[_U64, List[str]]
+# (name, config JSON, dim, metric, callable from a list of inputs to an (n, dim) array)
+_Function = Tuple[str, str, int, str, Callable[[List[Any]], Any]]
 
 def simd_level() -> str: ...
 
@@ -70,7 +72,22 @@ class CollectionHandle:
     def version(self) -> int: ...
     @property
     def model(self) -> Optional[Model]: ...
+    def set_embedding(self, function: _Function) -> int: ...
+    @property
+    def embedding(self) -> Optional[Tuple[str, str, int, str]]: ...
+    def attach_embedding(self, functions: Sequence[_Function], max_batch: int, cache_bytes: int,
+                         disk_cache: Optional[str]) -> EmbeddedHandle: ...
     def __len__(self) -> int: ...
+
+class EmbeddedHandle:
+    def add(self, inputs: Union[List[str], List[bytes]], ids: Union[List[int], List[str]],
+            upsert: bool) -> int: ...
+    def search(self, queries: Union[List[str], List[bytes]], k: int, nprobe: int,
+               refine: int) -> Any: ...
+    @property
+    def calls(self) -> int: ...
+    @property
+    def cache(self) -> Tuple[int, int]: ...
 
 class Plan:
     def __init__(self, inputs: Sequence[str], bucket_rows: int, id_column: str = "id") -> None: ...

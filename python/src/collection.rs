@@ -15,7 +15,10 @@ use crate::{IntoPy, interruptible, invalid, rows, search_params, store_options};
 
 /// Final results as a `pyarrow.Table`: `query`, `id`, `_distance`, and `label` when rows
 /// have string ids; queries in order, each nearest first.
-fn results_table<'py>(py: Python<'py>, res: &SearchResults) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn results_table<'py>(
+    py: Python<'py>,
+    res: &SearchResults,
+) -> PyResult<Bound<'py, PyAny>> {
     let rows = res.hits.iter().map(Vec::len).sum();
     let (mut query, mut id, mut dist) = (
         Vec::with_capacity(rows),
@@ -65,7 +68,7 @@ pub(crate) fn merge<'py>(
 /// A collection of shards at a folder or object-store prefix, pinned to a version.
 #[pyclass(frozen, module = "ivfpq._ivfpq")]
 pub(crate) struct CollectionHandle {
-    inner: Collection,
+    inner: std::sync::Arc<Collection>,
 }
 
 fn collection_options(storage_options: Option<&Bound<'_, PyDict>>) -> PyResult<CollectionOptions> {
@@ -87,7 +90,9 @@ impl CollectionHandle {
         let inner = py
             .detach(|| Collection::create(uri, &model.inner, opts))
             .py(py)?;
-        Ok(CollectionHandle { inner })
+        Ok(CollectionHandle {
+            inner: std::sync::Arc::new(inner),
+        })
     }
 
     /// Opens the newest version, or `version`.
@@ -106,7 +111,9 @@ impl CollectionHandle {
                 None => Collection::open(uri, opts),
             })
             .py(py)?;
-        Ok(CollectionHandle { inner })
+        Ok(CollectionHandle {
+            inner: std::sync::Arc::new(inner),
+        })
     }
 
     /// Adds rows with u64 ids (a list of str: string ids) as a growing segment.
@@ -268,6 +275,42 @@ impl CollectionHandle {
     #[getter]
     fn version(&self) -> u64 {
         self.inner.version()
+    }
+
+    /// Records an embedding function `(name, config JSON, dim, metric, callable)`; returns
+    /// the version.
+    fn set_embedding(
+        &self,
+        py: Python<'_>,
+        function: (String, String, usize, String, Py<PyAny>),
+    ) -> PyResult<u64> {
+        crate::embed::set_embedding(py, &self.inner, function)
+    }
+
+    /// This collection with the one of `functions` its manifest records, embedding
+    /// through a cache of `cache_bytes` (and `disk_cache`), `max_batch` inputs a call.
+    fn attach_embedding(
+        &self,
+        py: Python<'_>,
+        functions: Vec<(String, String, usize, String, Py<PyAny>)>,
+        max_batch: usize,
+        cache_bytes: usize,
+        disk_cache: Option<std::path::PathBuf>,
+    ) -> PyResult<crate::embed::EmbeddedHandle> {
+        crate::embed::EmbeddedHandle::attach(
+            py,
+            self.inner.clone(),
+            functions,
+            (max_batch, cache_bytes, disk_cache),
+        )
+    }
+
+    /// The recorded embedding function: `(name, config JSON, dim, metric)`, or `None`.
+    #[getter]
+    fn embedding(&self) -> Option<(String, String, u32, String)> {
+        self.inner
+            .embedding()
+            .map(|e| (e.name, e.config.to_string(), e.dim, e.metric))
     }
 
     /// The collection's model (`None` for separately trained shards).

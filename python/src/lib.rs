@@ -15,6 +15,7 @@ use pyo3::types::PyDict;
 
 mod arrow;
 mod collection;
+mod embed;
 mod index;
 mod ingest;
 
@@ -56,6 +57,8 @@ fn shard_kind(e: &ShardError) -> &'static str {
         ShardError::InvalidParameter { .. }
         | ShardError::DuplicateId { .. }
         | ShardError::DuplicateLabel { .. } => "InvalidArgumentError",
+        ShardError::EmbeddingUnavailable { .. } => "EmbeddingUnavailableError",
+        ShardError::Embedding { .. } => "EmbeddingError",
         ShardError::Io(io) => io_kind(io),
         _ => "IvfpqError",
     }
@@ -215,6 +218,7 @@ fn _ivfpq(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<index::ShardFile>()?;
     m.add_class::<collection::CollectionHandle>()?;
     m.add_class::<ingest::Plan>()?;
+    m.add_class::<embed::EmbeddedHandle>()?;
     m.add_class::<arrow::ArrowStream>()?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(ingest::train, m)?)?;

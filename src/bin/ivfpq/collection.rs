@@ -238,6 +238,15 @@ pub fn run(cmd: CollectionCommand) -> Res {
                 Some(r) => outln!("model {} ({})", r.hash, r.path)?,
                 None => outln!("model: none (shards trained separately; searches rerank exactly)")?,
             }
+            if let Some(e) = &m.embedding {
+                outln!(
+                    "embedding {} {}  ({}-d {}; raw inputs are embedded by the caller)",
+                    e.name,
+                    e.config,
+                    e.dim,
+                    e.metric
+                )?;
+            }
             outln!(
                 "{:>5}  {:>12}  {:>10}  {:>14}  {:>8}  {:>16}  {:>5}  path",
                 "shard",
