@@ -163,3 +163,50 @@ def test_bad_functions_and_a_missing_one_are_typed_errors(tmp_path):
     other = embeddings.function(trigrams, name="ok", dim=DIM, config={"v": 2})
     with pytest.raises(ivfpq.EmbeddingUnavailableError):
         ivfpq.Collection.open(str(tmp_path / "ok"), embedding=other)
+
+
+def test_sentence_transformer_wrapper_records_its_path_and_reopens(tmp_path, monkeypatch):
+    """The wrapper against a stand-in `sentence_transformers` module (the real package
+    brings torch): it loads from the local path only, embeds through `encode`, and a
+    reopened collection rebuilds it from the recorded path."""
+    import sys
+    import types
+
+    loaded = []
+
+    class Model:
+        def __init__(self, path, device, local_files_only):
+            assert local_files_only and device == "cpu"
+            loaded.append(path)
+
+        def get_sentence_embedding_dimension(self):
+            return DIM
+
+        def encode(self, texts, batch_size):
+            return trigrams(texts)
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers",
+                        types.SimpleNamespace(SentenceTransformer=Model))
+    st = embeddings.SentenceTransformer(str(tmp_path / "model"))
+    texts = sentences(400)
+    c = ivfpq.Collection.create(str(tmp_path / "c"), model_for(trigrams(texts)), embedding=st)
+    c.add(texts, np.arange(400))
+    assert c.embedding["config"] == {"path": str(tmp_path / "model")}
+    again = ivfpq.Collection.open(str(tmp_path / "c"))
+    assert loaded == [str(tmp_path / "model")] * 2
+    t = again.search(texts[:3], 1, nprobe=8, refine=8)
+    assert t.column("id").to_pylist() == [0, 1, 2]
+    monkeypatch.delitem(sys.modules, "sentence_transformers")
+    monkeypatch.setattr("builtins.__import__", _no_sentence_transformers(__import__))
+    with pytest.raises(ImportError, match="sentence-transformers"):
+        embeddings.SentenceTransformer(str(tmp_path / "model"))
+    with pytest.raises(ivfpq.EmbeddingUnavailableError, match="sentence-transformers"):
+        ivfpq.Collection.open(str(tmp_path / "c"))
+
+
+def _no_sentence_transformers(real_import):
+    def fake(name, *args, **kwargs):
+        if name == "sentence_transformers":
+            raise ImportError("No module named 'sentence_transformers'")
+        return real_import(name, *args, **kwargs)
+    return fake

@@ -186,23 +186,41 @@ impl Embedder {
                 None => true,
             });
         }
-        for batch in missing.chunks(self.opts.max_batch) {
-            let ins: Vec<Input<'_>> = batch.iter().map(|&i| inputs[i]).collect();
-            let vs = self.call(&ins)?;
-            let mut memory = self.memory();
-            for (j, &i) in batch.iter().enumerate() {
-                let v = &vs[j * dim..(j + 1) * dim];
-                out[i * dim..(i + 1) * dim].copy_from_slice(v);
-                if let Some(d) = &self.disk {
-                    d.put(&keys[i], v);
+        // Each batch's vectors go into the caches on another core while the function
+        // embeds the next batch: the caches cost the caller nothing it waits for.
+        rayon::in_place_scope(|scope| -> Result<()> {
+            for batch in missing.chunks(self.opts.max_batch) {
+                let ins: Vec<Input<'_>> = batch.iter().map(|&i| inputs[i]).collect();
+                let vs = self.call(&ins)?;
+                for (j, &i) in batch.iter().enumerate() {
+                    out[i * dim..(i + 1) * dim].copy_from_slice(&vs[j * dim..(j + 1) * dim]);
                 }
-                memory.put(keys[i], v.into());
+                let keys: Vec<[u8; 32]> = batch.iter().map(|&i| keys[i]).collect();
+                scope.spawn(move |_| self.store(&keys, &vs, dim));
             }
-        }
+            Ok(())
+        })?;
         for (i, f) in repeats {
             out.copy_within(f * dim..(f + 1) * dim, i * dim);
         }
         Ok(out)
+    }
+
+    /// Puts `vs` (one row of `dim` values per key) into the caches.
+    fn store(&self, keys: &[[u8; 32]], vs: &[f32], dim: usize) {
+        if let Some(d) = &self.disk {
+            for (key, v) in keys.iter().zip(vs.chunks_exact(dim)) {
+                d.put(key, v);
+            }
+        }
+        if self.opts.cache_bytes == 0 {
+            return;
+        }
+        let rows: Vec<Arc<[f32]>> = vs.chunks_exact(dim).map(Arc::from).collect();
+        let mut memory = self.memory();
+        for (key, v) in keys.iter().zip(rows) {
+            memory.put(*key, v);
+        }
     }
 
     /// One call, retried while it fails transiently; its output checked.
