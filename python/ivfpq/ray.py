@@ -73,16 +73,16 @@ def build_collection(inputs: Sequence[str], uri: str, *, bucket_rows: int,
     and builds within them; tasks lost or failing with an ``OSError`` are retried
     ``max_retries`` times. Returns the collection at the committed version."""
     plan = ivfpq.plan(inputs, bucket_rows, id_column=id_column)
+    plan_ref = ray.put(plan)  # serialized once, for the training task and every build task
     if append:
         coll = ivfpq.Collection.open(uri, storage_options=storage_options)
     else:
         train_args = dict(metric=metric, nlist=nlist, m=m, bits=bits, codes=codes, seed=seed)
         model = ray.get(_train.options(memory=memory_limit, max_retries=max_retries)
-                        .remote(plan, train_args, sample, memory_limit))
+                        .remote(plan_ref, train_args, sample, memory_limit))
         coll = ivfpq.Collection.create(uri, model, storage_options)
     build = _build.options(memory=memory_limit, max_retries=max_retries,
                            retry_exceptions=[OSError])
-    plan_ref = ray.put(plan)
     entries = ray.get([
         build.remote(plan_ref, b, uri, storage_options, memory_limit, vectors_storage,
                      _fail_once_marker)
